@@ -1,0 +1,52 @@
+"""Plots people would rather look at than read: validation-loss curves per run and domain."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from .. import io
+from ..train.metrics import read_metrics
+
+
+def plot_loss_curves(
+    runs: dict[str, str | Path], out: str | Path, title: str = "Validation loss"
+) -> Path:
+    """One panel per evaluation domain plus the macro average; one line per run.
+
+    ``runs`` maps a label to a run's out_dir (its metrics.jsonl is read). Returns the PNG path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: dict[str, list[dict]] = {
+        label: read_metrics(Path(d) / "metrics.jsonl", "eval") for label, d in runs.items()
+    }
+    keys = sorted(
+        {k for rows in series.values() for r in rows for k in r if k.startswith("loss/val/")}
+    )
+    panels = ["loss/val_macro", *keys]
+    cols = min(3, len(panels))
+    rows_n = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 3.2 * rows_n), squeeze=False)
+    for ax, key in zip(axes.flat, panels):
+        for label, rows in series.items():
+            pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
+            if pts:
+                ax.plot(*zip(*pts), marker=".", label=label)
+        ax.set_title("macro average" if key == "loss/val_macro" else key.removeprefix("loss/val/"))
+        ax.set_xlabel("step")
+        ax.set_ylabel("nats / token")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(out)
+    with io.atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return out

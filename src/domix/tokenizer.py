@@ -1,0 +1,133 @@
+"""Tokenizers: a byte-level BPE trained offline on the training split, or one the user brings.
+
+    tok = TokenizerConfig().build(corpus)                     # BPE, vocab 8192, cached by corpus
+    tok = TokenizerConfig(path="my/tokenizer.json").build(corpus)
+    tok = TokenizerConfig(path="path/to/hf-model-dir").build(corpus)   # AutoTokenizer, offline
+
+Trained tokenizers are cached under ``<cache>/tokenizers/<corpus fingerprint>-bpe<vocab>/``. Every
+tokenizer has a fingerprint (a hash of its serialised form) that token stores and checkpoints keep.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import io
+from .config import Config, ConfigError
+
+if TYPE_CHECKING:
+    import tokenizers
+
+    from .corpus.store import Corpus
+
+EOS = "<|endoftext|>"
+
+
+class Tokenizer:
+    """A fast (Rust) tokenizer with an end-of-sequence id and a fingerprint."""
+
+    def __init__(self, backend: tokenizers.Tokenizer, eos_id: int, source: str) -> None:
+        self.backend = backend
+        self.eos_id = int(eos_id)
+        self.source = source
+        self.vocab_size = backend.get_vocab_size(with_added_tokens=True)
+        self.fingerprint = io.fingerprint(backend.to_str())
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [e.ids for e in self.backend.encode_batch(texts, add_special_tokens=False)]
+
+    def encode(self, text: str) -> list[int]:
+        return self.backend.encode(text, add_special_tokens=False).ids
+
+    def decode(self, ids: list[int]) -> str:
+        return self.backend.decode(list(ids))
+
+    def __repr__(self) -> str:
+        return f"Tokenizer({self.source}, vocab {self.vocab_size}, eos {self.eos_id})"
+
+
+@dataclass
+class TokenizerConfig(Config):
+    """``path`` unset: train a byte-level BPE of ``vocab_size`` on the corpus's training split."""
+
+    vocab_size: int = 8192
+    path: str | None = None  # a tokenizer.json file or a Hugging Face tokenizer/model folder
+    gguf_file: str | None = None  # with ``path``: a GGUF file inside that folder (e.g. SmolLM2)
+    min_frequency: int = 2
+
+    def validate(self) -> None:
+        if self.vocab_size < 260:
+            raise ConfigError("tokenizer.vocab_size must be at least 260 (256 bytes + specials)")
+
+    def build(self, corpus: Corpus | None = None) -> Tokenizer:
+        if self.path:
+            return load_tokenizer(self.path, self.gguf_file)
+        if corpus is None:
+            raise ConfigError("training a BPE tokenizer needs a corpus (or set tokenizer.path)")
+        return train_bpe(corpus, self.vocab_size, self.min_frequency)
+
+
+def load_tokenizer(path: str | Path, gguf_file: str | None = None) -> Tokenizer:
+    import tokenizers
+
+    path = Path(path)
+    if path.is_file():
+        backend = tokenizers.Tokenizer.from_file(str(path))
+        eos = backend.token_to_id(EOS)
+        if eos is None:
+            raise ConfigError(f"{path}: the tokenizer has no '{EOS}' token to separate documents")
+        return Tokenizer(backend, eos, str(path))
+    if not path.is_dir():
+        raise ConfigError(
+            f"tokenizer path {path} does not exist (give a tokenizer.json or a folder)"
+        )
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoTokenizer
+
+    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    hf = AutoTokenizer.from_pretrained(str(path), **kwargs)
+    backend = getattr(hf, "backend_tokenizer", None)
+    if backend is None:
+        raise ConfigError(f"{path}: only fast (Rust) tokenizers are supported")
+    if hf.eos_token_id is None:
+        raise ConfigError(f"{path}: the tokenizer defines no eos_token")
+    return Tokenizer(backend, hf.eos_token_id, str(path))
+
+
+def train_bpe(corpus: Corpus, vocab_size: int = 8192, min_frequency: int = 2) -> Tokenizer:
+    """Byte-level BPE on the training split, cached by corpus fingerprint and settings."""
+    from tokenizers import Tokenizer as RustTokenizer
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+
+    out = (
+        io.cache_dir()
+        / "tokenizers"
+        / f"{corpus.fingerprint[:16]}-bpe{vocab_size}-f{min_frequency}"
+        / "tokenizer.json"
+    )
+    if out.exists():
+        return load_tokenizer(out)
+    tk = RustTokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=[EOS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+
+    def texts():
+        for batch in corpus.iter_batches(columns=["text", "split"]):
+            for text, split in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
+                if split == "train":
+                    yield text
+
+    tk.train_from_iterator(texts(), trainer=trainer)
+    with io.atomic_path(out) as tmp:
+        tk.save(str(tmp))
+    return load_tokenizer(out)

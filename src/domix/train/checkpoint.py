@@ -1,0 +1,48 @@
+"""Checkpoints: one ``step_<N>.pt`` file per save, written atomically, the newest ``keep`` kept.
+
+A checkpoint holds everything a resumed run needs to continue exactly as if never stopped: model,
+optimizer, scheduler, sampler, callbacks (the mixing method's state), RNG states, the step, and
+the fingerprints of the data it was trained on (a resume on different data is refused).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import io
+
+_NAME = re.compile(r"^step_(\d+)\.pt$")
+
+
+def checkpoint_dir(out_dir: str | Path) -> Path:
+    return Path(out_dir) / "checkpoints"
+
+
+def list_checkpoints(out_dir: str | Path) -> list[tuple[int, Path]]:
+    d = checkpoint_dir(out_dir)
+    if not d.exists():
+        return []
+    found = [(int(m.group(1)), p) for p in d.iterdir() if (m := _NAME.match(p.name))]
+    return sorted(found)
+
+
+def latest_checkpoint(out_dir: str | Path) -> Path | None:
+    found = list_checkpoints(out_dir)
+    return found[-1][1] if found else None
+
+
+def save_checkpoint(out_dir: str | Path, step: int, state: dict[str, Any], keep: int = 2) -> Path:
+    path = checkpoint_dir(out_dir) / f"step_{step:08d}.pt"
+    with io.atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    for _, old in list_checkpoints(out_dir)[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    return torch.load(path, map_location="cpu", weights_only=False)

@@ -1,0 +1,298 @@
+"""The training loop: AdamW, warm-up + cosine, clipping, optional bf16 autocast, per-domain losses.
+
+The loop knows nothing about mixing methods: a ``MixingCallback`` sets the sampler's weights.
+Resuming from a checkpoint reproduces the uninterrupted run exactly (same batches, same weights,
+same metrics), and is refused when the data fingerprints differ.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..config import Config, ConfigError
+from ..data.packed import PackedDomains
+from ..data.sampler import MixtureSampler
+from . import checkpoint as ckpt
+from .callbacks import Callback, StepOutput
+from .evaluate import EvalResult, Evaluator, domain_sums, per_token_loss
+from .metrics import MetricsSink
+
+
+@dataclass
+class TrainConfig(Config):
+    steps: int = 1000
+    tokens: int | None = None  # total training tokens; when set, overrides steps
+    batch_size: int = 16  # sequences per rank per step
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    warmup_steps: int = 50
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    bf16: bool = False  # bf16 autocast on CPU (measured slower than fp32 at small sizes here)
+    seed: int = 0  # data order; the model's init seed too
+    eval_every: int = 100
+    eval_tokens_per_domain: int = 16384
+    eval_batch_size: int = 32
+    log_every: int = 10
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 2
+    progress: bool = True
+    threads: int | None = None  # torch intra-op threads; default: torch's choice
+
+    def validate(self) -> None:
+        for k in ("steps", "batch_size", "eval_every", "log_every", "checkpoint_every"):
+            if getattr(self, k) <= 0:
+                raise ConfigError(f"train.{k} must be positive")
+        if self.lr <= 0:
+            raise ConfigError("train.lr must be positive")
+
+    def total_steps(self, context_length: int, world_size: int = 1) -> int:
+        if self.tokens is None:
+            return self.steps
+        return max(1, math.ceil(self.tokens / (self.batch_size * context_length * world_size)))
+
+
+def lr_lambda(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class Trainer:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        model: torch.nn.Module,
+        train: PackedDomains,
+        sampler: MixtureSampler,
+        out_dir: str | Path,
+        evaluator: Evaluator | None = None,
+        callbacks: list[Callback] | None = None,
+        fingerprints: dict[str, str] | None = None,
+    ) -> None:
+        torch.set_flush_denormal(True)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.cfg, self.train, self.sampler, self.evaluator = cfg, train, sampler, evaluator
+        self.out_dir = Path(out_dir)
+        self.callbacks = callbacks or []
+        self.fingerprints = fingerprints or {}
+        self.rank, self.world_size = sampler.rank, sampler.world_size
+        self.distributed = self.world_size > 1
+        self.model = model
+        if self.distributed:
+            model = torch.nn.parallel.DistributedDataParallel(model)
+        self.forward_model = model
+        self.context_length = train.context_length
+        self.total_steps = cfg.total_steps(self.context_length, self.world_size)
+        self.m = len(train.names)
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        decay = [p for p in self.params if p.dim() >= 2]
+        no_decay = [p for p in self.params if p.dim() < 2]
+        self.optimizer = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": cfg.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=cfg.lr,
+            betas=(cfg.beta1, cfg.beta2),
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lambda s: lr_lambda(s, cfg.warmup_steps, self.total_steps, cfg.min_lr_ratio),
+        )
+        self.metrics = MetricsSink(self.out_dir / "metrics.jsonl", enabled=self.rank == 0)
+        self.loss_weights: torch.Tensor | None = None  # set by a mixing callback; None = token mean
+        self.step = 0
+        self.last_eval: EvalResult | None = None
+
+    def objective(self, loss_BT: torch.Tensor, dom_B: torch.Tensor) -> torch.Tensor:
+        """Token mean, or sum_d w_d * (mean loss of domain d in the batch) with loss weights."""
+        if self.loss_weights is None:
+            return loss_BT.mean()
+        count_M = torch.bincount(dom_B, minlength=self.m).clamp(min=1)
+        mean_M = (
+            torch.zeros(self.m, dtype=loss_BT.dtype).index_add_(0, dom_B, loss_BT.mean(1)) / count_M
+        )
+        return (self.loss_weights.to(loss_BT.dtype) * mean_M).sum()
+
+    def train_step(self, dom_B: np.ndarray, seq_B: np.ndarray) -> StepOutput:
+        batch_BT = torch.from_numpy(self.train.gather(dom_B, seq_B))
+        dom = torch.from_numpy(dom_B)
+        loss_BT = per_token_loss(
+            self.forward_model, batch_BT[:, :-1], batch_BT[:, 1:], self.cfg.bf16
+        )
+        loss = self.objective(loss_BT, dom)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        sums, counts = domain_sums(loss_BT, dom, self.m)
+        if self.distributed:
+            torch.distributed.all_reduce(sums)
+            torch.distributed.all_reduce(counts)
+        return StepOutput(loss.item(), sums, counts, float(grad_norm), lr)
+
+    def fit(self, resume: bool = False) -> EvalResult | None:
+        if resume:
+            self._resume()
+        for cb in self.callbacks:
+            cb.on_train_start(self)
+        window = _Window(self.m)
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.step,
+            desc="train",
+            unit="step",
+            disable=not (self.cfg.progress and self.rank == 0),
+            mininterval=1.0,
+            dynamic_ncols=True,
+        )
+        self.model.train()
+        while self.step < self.total_steps:
+            for cb in self.callbacks:
+                cb.on_step_start(self, self.step)
+            dom_B, seq_B = self.sampler.next(self.cfg.batch_size)
+            out = self.train_step(dom_B, seq_B)
+            self.step += 1
+            for cb in self.callbacks:
+                cb.on_step_end(self, self.step, out)
+            window.add(out)
+            bar.update(1)
+            logged = self.step % self.cfg.log_every == 0 or self.step == self.total_steps
+            if logged:
+                self.metrics.log(self.step, "train", window.metrics(self))
+                bar.set_postfix(loss=f"{window.last_loss:.3f}", refresh=False)
+            if self.evaluator and (
+                self.step % self.cfg.eval_every == 0 or self.step == self.total_steps
+            ):
+                self.evaluate()
+            if self.step % self.cfg.checkpoint_every == 0 or self.step == self.total_steps:
+                self.save_checkpoint()
+            if logged:  # a new window after eval and checkpoint, so throughput counts training only
+                window = _Window(self.m)
+        bar.close()
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        self.metrics.close()
+        return self.last_eval
+
+    def evaluate(self) -> EvalResult:
+        result = self.evaluator(self.model)
+        self.last_eval = result
+        self.metrics.log(self.step, "eval", result.metrics("val"))
+        for cb in self.callbacks:
+            cb.on_eval(self, self.step, result)
+        return result
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "callbacks": {cb.name: cb.state_dict() for cb in self.callbacks},
+            "torch_rng": torch.get_rng_state(),
+            "fingerprints": self.fingerprints,
+            "total_steps": self.total_steps,
+            "last_eval": None if self.last_eval is None else vars(self.last_eval),
+        }
+
+    def save_checkpoint(self) -> None:
+        if self.rank == 0:
+            ckpt.save_checkpoint(
+                self.out_dir, self.step, self.state_dict(), self.cfg.keep_checkpoints
+            )
+        if self.distributed:
+            torch.distributed.barrier()
+
+    def _resume(self) -> None:
+        path = ckpt.latest_checkpoint(self.out_dir)
+        if path is None:
+            if self.rank == 0:
+                print(f"no checkpoint in {self.out_dir}: starting from scratch", flush=True)
+            self.metrics.rewind(-1)
+            return
+        state = ckpt.load_checkpoint(path)
+        changed = {
+            k: (v, self.fingerprints.get(k))
+            for k, v in state["fingerprints"].items()
+            if self.fingerprints.get(k) != v
+        }
+        if changed:
+            raise RuntimeError(
+                f"refusing to resume {path}: the data changed since it was saved "
+                f"({', '.join(changed)} fingerprints differ). Use a new out_dir."
+            )
+        if state["total_steps"] != self.total_steps:
+            raise RuntimeError(
+                f"refusing to resume {path}: it was for {state['total_steps']} steps, "
+                f"this run has {self.total_steps} (the schedule would differ)"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.sampler.load_state_dict(state["sampler"])
+        for cb in self.callbacks:
+            if cb.name in state["callbacks"]:
+                cb.load_state_dict(state["callbacks"][cb.name])
+        torch.set_rng_state(state["torch_rng"])
+        self.step = state["step"]
+        self.last_eval = EvalResult(**state["last_eval"]) if state.get("last_eval") else None
+        self.metrics.rewind(self.step)
+        if self.rank == 0:
+            print(f"resumed from {path} at step {self.step}", flush=True)
+
+
+class _Window:
+    """Training statistics between two log lines."""
+
+    def __init__(self, m: int) -> None:
+        self.sums, self.counts = (
+            torch.zeros(m, dtype=torch.float64),
+            torch.zeros(m, dtype=torch.float64),
+        )
+        self.objective, self.steps, self.grad_norm, self.t0 = 0.0, 0, 0.0, time.perf_counter()
+        self.last_loss = float("nan")
+
+    def add(self, out: StepOutput) -> None:
+        self.sums += out.domain_loss_sum
+        self.counts += out.domain_tokens
+        self.objective += out.loss
+        self.grad_norm += out.grad_norm
+        self.steps += 1
+        self.lr = out.lr
+
+    def metrics(self, trainer: Trainer) -> dict[str, float]:
+        tokens = float(self.counts.sum())
+        self.last_loss = float(self.sums.sum() / max(tokens, 1))
+        out = {
+            "loss/train": self.last_loss,
+            "loss/objective": self.objective / max(self.steps, 1),
+            "lr": self.lr,
+            "grad_norm": self.grad_norm / max(self.steps, 1),
+            "tokens": trainer.step
+            * trainer.cfg.batch_size
+            * trainer.context_length
+            * trainer.world_size,
+            "perf/tokens_per_s": tokens / max(time.perf_counter() - self.t0, 1e-9),
+        }
+        if trainer.m <= 256:  # per-domain lines stay readable; larger sets go to the summary
+            for d, name in enumerate(trainer.train.names):
+                if self.counts[d] > 0:
+                    out[f"loss/train/{name}"] = float(self.sums[d] / self.counts[d])
+        return out

@@ -1,0 +1,204 @@
+"""A training run from one config: corpus -> tokenizer -> token store -> domains -> model -> train.
+
+    cfg = RunConfig.from_yaml("configs/demo.yaml").merge(["train.steps=300"])
+    result = train(cfg)                 # writes out_dir/{config.yaml, metrics.jsonl, summary.json, checkpoints/}
+    result = train(cfg, resume=True)    # continues from the newest checkpoint, exactly
+
+CPU-sized example: ``domix train --config configs/tiny.yaml --set train.steps=50``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from .. import io
+from ..balance.base import Domains, build_method
+from ..balance.callback import MixingCallback
+from ..config import Config
+from ..corpus.builtin import BUILTIN, build_corpus
+from ..corpus.store import Corpus
+from ..data.domains import DomainSet, resolve_domains
+from ..data.packed import PackedDomains, pack
+from ..data.sampler import MixtureSampler
+from ..data.token_store import TokenStore
+from ..tokenizer import Tokenizer, TokenizerConfig
+from ..types import Mixture
+from .callbacks import Callback
+from .evaluate import EvalResult, Evaluator
+from .loop import TrainConfig, Trainer
+from .models import ModelConfig, count_parameters
+
+
+@dataclass
+class DataConfig(Config):
+    corpus: str = (
+        "demo"  # a built-in name (demo, extended), a corpus folder, or a name in the cache
+    )
+    max_docs_per_domain: int | None = None  # built-in corpora only: a capped slice (tests)
+    domains: str = "original"  # training domains: original, subdomain, regrouped:<name>
+    eval_domains: str = (
+        "original"  # evaluation is always reported on these (the protocol: original)
+    )
+    pack_seed: int = 0
+
+
+@dataclass
+class MixingConfig(Config):
+    method: str = "stratified"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunConfig(Config):
+    out_dir: str = "runs/run"
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    mixing: MixingConfig = field(default_factory=MixingConfig)
+
+
+@dataclass
+class RunData:
+    corpus: Corpus
+    tokenizer: Tokenizer
+    store: TokenStore
+    domains: DomainSet
+    train: PackedDomains
+    eval: PackedDomains
+    target: np.ndarray  # pbar: share of validation documents per training domain
+
+    def fingerprints(self) -> dict[str, str]:
+        return {
+            "corpus": self.corpus.fingerprint,
+            "tokenizer": self.tokenizer.fingerprint,
+            "domains": self.domains.fingerprint,
+            "train": self.train.fingerprint,
+        }
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    eval: EvalResult | None
+    mixture: Mixture
+    summary: dict[str, Any]
+
+
+def open_corpus(ref: str, max_docs_per_domain: int | None = None, progress: bool = True) -> Corpus:
+    if ref in BUILTIN:
+        return build_corpus(ref, max_docs_per_domain=max_docs_per_domain, progress=progress)
+    return Corpus.open(ref)
+
+
+def prepare_data(cfg: RunConfig) -> RunData:
+    corpus = open_corpus(cfg.data.corpus, cfg.data.max_docs_per_domain, cfg.train.progress)
+    tokenizer = cfg.tokenizer.build(corpus)
+    store = TokenStore.build(corpus, tokenizer, progress=cfg.train.progress)
+    L = cfg.model.resolved_context_length()
+    split = corpus.read(["split"]).column(0).to_numpy(zero_copy_only=False)
+    domains = resolve_domains(corpus, cfg.data.domains)
+    train_docs = np.bincount(
+        domains.labels[(split == "train") & (domains.labels >= 0)], minlength=len(domains)
+    )
+    if (train_docs == 0).any():
+        empty = [n for n, k in zip(domains.names, train_docs) if k == 0]
+        print(
+            f"warning: {len(empty)} of {len(domains)} '{cfg.data.domains}' domains have no training documents "
+            f"and are left out of training: {', '.join(empty[:8])}{' ...' if len(empty) > 8 else ''}",
+            flush=True,
+        )
+        domains = domains.keep(train_docs > 0)
+    train_packed = pack(corpus, store, domains, "train", L, seed=cfg.data.pack_seed)
+    eval_domains = (
+        domains
+        if cfg.data.eval_domains == cfg.data.domains
+        else resolve_domains(corpus, cfg.data.eval_domains)
+    )
+    eval_packed = pack(
+        corpus,
+        store,
+        eval_domains,
+        "validation",
+        L,
+        seed=0,
+        max_tokens_per_domain=cfg.train.eval_tokens_per_domain,
+    )
+    val_labels = domains.labels[(split == "validation") & (domains.labels >= 0)]
+    counts = np.bincount(val_labels, minlength=len(domains)).astype(np.float64)
+    target = (
+        counts / counts.sum() if counts.sum() > 0 else np.full(len(domains), 1.0 / len(domains))
+    )
+    return RunData(corpus, tokenizer, store, domains, train_packed, eval_packed, target)
+
+
+def train(
+    cfg: RunConfig,
+    resume: bool = False,
+    callbacks: list[Callback] | None = None,
+    data: RunData | None = None,
+) -> RunResult:
+    torch.set_flush_denormal(True)
+    data = data or prepare_data(cfg)
+    rank, world = (
+        (torch.distributed.get_rank(), torch.distributed.get_world_size())
+        if torch.distributed.is_initialized()
+        else (0, 1)
+    )
+    out_dir = Path(cfg.out_dir)
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        io.write_text(out_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    model = cfg.model.build(data.tokenizer.vocab_size, seed=cfg.train.seed)
+    domains = Domains(
+        data.train.names, data.train.tokens_per_domain.astype(np.float64), data.target
+    )
+    method = build_method(cfg.mixing.method, cfg.mixing.params)
+    mixing = MixingCallback(method, domains)
+    sampler = MixtureSampler(
+        data.train.num_sequences,
+        np.full(len(domains), 1.0 / len(domains)),
+        seed=cfg.train.seed,
+        rank=rank,
+        world_size=world,
+    )
+    evaluator = Evaluator(data.eval, cfg.train.eval_batch_size, cfg.train.bf16, rank, world)
+    trainer = Trainer(
+        cfg.train,
+        model,
+        data.train,
+        sampler,
+        out_dir,
+        evaluator,
+        [mixing, *(callbacks or [])],
+        data.fingerprints(),
+    )
+    result = trainer.fit(resume=resume)
+    summary = {
+        "method": cfg.mixing.method,
+        "domains": cfg.data.domains,
+        "steps": trainer.step,
+        "tokens": trainer.step * cfg.train.batch_size * data.train.context_length * world,
+        "parameters": count_parameters(model),
+        "mixture": method.result().as_dict(),
+        "epochs": dict(zip(data.train.names, sampler.epochs.round(4).tolist())),
+        "eval": None
+        if result is None
+        else {
+            "macro": result.macro,
+            "token_average": result.token_average,
+            "worst_domain": result.worst[0],
+            "worst": result.worst[1],
+            "per_domain": dict(zip(result.names, result.loss.tolist())),
+        },
+        "fingerprints": data.fingerprints(),
+    }
+    if rank == 0:
+        io.write_json(out_dir / "summary.json", summary)
+    return RunResult(out_dir, result, method.result(), summary)

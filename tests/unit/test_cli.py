@@ -1,0 +1,66 @@
+import json
+
+from typer.testing import CliRunner
+
+from domix.cli import app
+
+runner = CliRunner()
+
+
+def test_corpus_build_from_jsonl_reports_bad_line_and_builds_good_file(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "a", "domain": "x"}\n{oops\n')
+    r = runner.invoke(
+        app, ["corpus", "build", "mine", "--from", str(bad), "--out", str(tmp_path / "c")]
+    )
+    assert r.exit_code == 2 and "bad.jsonl:2: malformed JSON" in r.output
+    good = tmp_path / "good.jsonl"
+    rows = [
+        {"id": f"{d}{i}", "text": f"{d} document number {i} " * 5, "domain": d}
+        for d in "ab"
+        for i in range(200)
+    ]
+    rows.append({"id": "e", "text": "  ", "domain": "a"})
+    good.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    r = runner.invoke(
+        app,
+        [
+            "corpus",
+            "build",
+            "mine",
+            "--from",
+            str(good),
+            "--out",
+            str(tmp_path / "c"),
+            "--no-tokenize",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "400 documents" in r.output and "dropped 1: empty text" in r.output
+    info = runner.invoke(app, ["corpus", "info", str(tmp_path / "c")])
+    assert info.exit_code == 0 and "dropped 1: empty text" in info.output
+
+
+def test_corpus_info_unknown_and_train_bad_config(tmp_path):
+    r = runner.invoke(app, ["corpus", "info", "nothing-here"])
+    assert r.exit_code == 2 and "domix corpus build" in r.output
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("train:\n  stepz: 3\n")
+    r = runner.invoke(app, ["train", "--config", str(cfg)])
+    assert (
+        r.exit_code == 2
+        and "unknown key 'train.stepz'" in r.output
+        and "did you mean 'steps'" in r.output
+    )
+
+
+def test_every_command_help_shows_an_example():
+    for cmd in (["corpus", "build"], ["corpus", "info"], ["train"], ["demo"], ["methods"]):
+        r = runner.invoke(app, [*cmd, "--help"])
+        assert r.exit_code == 0 and "Example" in r.output, cmd
+
+
+def test_methods_lists_the_static_methods():
+    r = runner.invoke(app, ["methods"])
+    assert r.exit_code == 0
+    assert all(m in r.output for m in ("stratified", "proportional", "fixed"))

@@ -1,0 +1,98 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from domix.train.callbacks import Callback
+from domix.train.run import prepare_data, train
+
+PERF = ("perf/", "time/")
+
+
+class Interrupt(Callback):
+    """Simulates a killed job: raises once the run reaches ``at`` completed steps."""
+
+    name = "interrupt"
+
+    def __init__(self, at):
+        self.at = at
+
+    def on_step_start(self, trainer, step):
+        if step == self.at:
+            raise KeyboardInterrupt
+
+
+def _metrics(out_dir):
+    rows = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if not k.startswith(PERF)} for r in rows]
+
+
+def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path, micro_config):
+    cfg = micro_config(tmp_path / "full", steps=8, checkpoint_every=4).merge(
+        ["mixing.method=proportional"]
+    )
+    full = train(cfg)
+    cut = cfg.merge([f"out_dir={tmp_path / 'cut'}"])
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            cut, callbacks=[Interrupt(at=5)]
+        )  # dies after the step-4 checkpoint and one more step
+    resumed = train(cut, resume=True)
+    assert resumed.summary["steps"] == full.summary["steps"] == 8
+    assert resumed.summary["eval"] == full.summary["eval"]
+    assert _metrics(tmp_path / "cut") == _metrics(tmp_path / "full")
+    a = torch.load(sorted((tmp_path / "full" / "checkpoints").glob("*.pt"))[-1], weights_only=False)
+    b = torch.load(sorted((tmp_path / "cut" / "checkpoints").glob("*.pt"))[-1], weights_only=False)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert a["sampler"]["draws"].tolist() == b["sampler"]["draws"].tolist()
+
+
+def test_resume_on_changed_data_is_refused(tmp_path, micro_config):
+    cfg = micro_config(tmp_path / "run", steps=4, checkpoint_every=2)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, callbacks=[Interrupt(at=3)])
+    with pytest.raises(RuntimeError, match="domains.*fingerprints differ"):
+        train(cfg.merge(["data.domains=subdomain"]), resume=True)
+    with pytest.raises(RuntimeError, match="it was for 4 steps"):
+        train(cfg.merge(["train.steps=6"]), resume=True)
+
+
+def test_training_learns_and_logs_stable_metric_names(tmp_path, micro_config):
+    cfg = micro_config(tmp_path / "run", steps=24, eval_every=12, lr=1e-2)
+    data = prepare_data(cfg)
+    result = train(cfg, data=data)
+    evals = [r for r in _metrics(tmp_path / "run") if r["kind"] == "eval"]
+    assert len(evals) == 2 and evals[-1]["loss/val_macro"] < evals[0]["loss/val_macro"]
+    first_train = next(r for r in _metrics(tmp_path / "run") if r["kind"] == "train")
+    assert {"loss/train", "lr", "grad_norm", "tokens"} <= set(first_train)
+    assert {f"loss/train/{d}" for d in data.train.names} <= set(first_train)
+    mix = next(r for r in _metrics(tmp_path / "run") if r["kind"] == "mix")
+    assert mix == {"step": 0, "kind": "mix", **{f"mix/weight/{d}": 0.2 for d in data.train.names}}
+    assert set(result.summary["eval"]["per_domain"]) == set(data.eval.names)
+    assert result.eval.worst[1] == max(result.eval.loss)
+    assert (tmp_path / "run" / "config.yaml").exists() and (
+        tmp_path / "run" / "summary.json"
+    ).exists()
+
+
+def test_loss_weighted_objective(tmp_path, micro_config):
+    from domix.train.loop import Trainer
+
+    trainer = Trainer.__new__(Trainer)
+    trainer.m = 3
+    loss_BT = torch.tensor([[1.0, 3.0], [2.0, 2.0], [5.0, 7.0]])
+    dom = torch.tensor([0, 0, 2])
+    trainer.loss_weights = None
+    assert trainer.objective(loss_BT, dom).item() == pytest.approx(loss_BT.mean().item())
+    trainer.loss_weights = torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64)
+    # domain 0 mean = 2, domain 1 absent, domain 2 mean = 6
+    assert trainer.objective(loss_BT, dom).item() == pytest.approx(0.5 * 2 + 0.2 * 6)
+
+
+def test_lr_schedule_warms_up_then_decays_to_the_floor():
+    from domix.train.loop import lr_lambda
+
+    lrs = [lr_lambda(s, 10, 100, 0.1) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert np.all(np.diff(lrs[10:]) <= 1e-12) and lrs[-1] == pytest.approx(0.1, abs=1e-3)
