@@ -1,0 +1,1 @@
+"""Evaluation: tables and plots of per-domain validation losses."""
