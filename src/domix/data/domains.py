@@ -74,9 +74,10 @@ def resolve_domains(corpus: Corpus, spec: str) -> DomainSet:
 
 
 def _load_plugins() -> None:
-    import importlib.util
+    import contextlib
+    import importlib
 
-    if importlib.util.find_spec("domix.regroup.domains"):  # registers "regrouped"
+    with contextlib.suppress(ModuleNotFoundError):  # the regroup package registers "regrouped"
         importlib.import_module("domix.regroup.domains")
 
 
