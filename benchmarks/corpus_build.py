@@ -43,11 +43,14 @@ def main() -> None:
             seconds[name] = time.perf_counter() - t0
             m = corpus.manifest
             tokens = next(iter(m["tokens"].values()))
-            print(f"{name}: {m['num_docs']:,} documents, {sum(s['chars'] for s in m['summary'].values()) / 1e6:.1f}M chars, "
-                  f"{tokens['total'] / 1e6:.2f}M tokens, {len(m['summary'])} domains, "
-                  f"{sum(len(s['subdomains']) for s in m['summary'].values())} sub-domains; "
-                  f"parquet {_mb(corpus.path):.1f} MB, token store {_mb(Path(cache) / 'tokens'):.1f} MB; "
-                  f"{seconds[name]:.1f} s ({m['build_seconds']})", flush=True)
+            print(
+                f"{name}: {m['num_docs']:,} documents, {sum(s['chars'] for s in m['summary'].values()) / 1e6:.1f}M chars, "
+                f"{tokens['total'] / 1e6:.2f}M tokens, {len(m['summary'])} domains, "
+                f"{sum(len(s['subdomains']) for s in m['summary'].values())} sub-domains; "
+                f"parquet {_mb(corpus.path):.1f} MB, token store {_mb(Path(cache) / 'tokens'):.1f} MB; "
+                f"{seconds[name]:.1f} s ({m['build_seconds']})",
+                flush=True,
+            )
     print(f"demo_build_seconds: {seconds['demo']:.1f}")
 
 

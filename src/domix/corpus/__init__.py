@@ -1,6 +1,6 @@
 """Corpora: documents with original domain labels, readers, built-in corpora, the Parquet artifact."""
 
-from .builtin import build_corpus
+from .builtin import build_corpus, open_corpus
 from .document import CorpusError, Document, ReadReport
 from .readers import Fields, read
 from .store import Corpus, SplitConfig, write_corpus
@@ -13,6 +13,7 @@ __all__ = [
     "ReadReport",
     "SplitConfig",
     "build_corpus",
+    "open_corpus",
     "read",
     "write_corpus",
 ]

@@ -62,6 +62,15 @@ def corpus_name(name: str, max_docs_per_domain: int | None) -> str:
     return name if max_docs_per_domain is None else f"{name}-cap{max_docs_per_domain}"
 
 
+def open_corpus(ref: str | Path | Corpus, max_docs_per_domain: int | None = None, progress: bool = True) -> Corpus:
+    """A Corpus, a corpus folder, a name in the cache, or a built-in name (built when missing)."""
+    if isinstance(ref, Corpus):
+        return ref
+    if str(ref) in BUILTIN:
+        return build_corpus(str(ref), max_docs_per_domain=max_docs_per_domain, progress=progress)
+    return Corpus.open(ref)
+
+
 def build_corpus(
     name: str,
     max_docs_per_domain: int | None = None,

@@ -4,6 +4,7 @@ A domain set is named by a spec string:
 
 - ``original``: the corpus's human ``domain`` labels;
 - ``subdomain``: ``<domain>/<subdomain>`` labels (the natural finer split);
+- ``random:<m>``: m domains by a hash of the document id (no meaning: for overhead benchmarks at any m);
 - ``regrouped:<name>``: clusters from ``domix regroup`` (registered by the regroup package).
 
     ds = resolve_domains(corpus, "original")
@@ -20,6 +21,7 @@ import numpy as np
 
 from .. import io
 from ..corpus.document import CorpusError
+from ..corpus.split import id_unit
 from ..corpus.store import Corpus
 from ..registry import Registry
 
@@ -74,11 +76,7 @@ def resolve_domains(corpus: Corpus, spec: str) -> DomainSet:
 
 
 def _load_plugins() -> None:
-    import contextlib
-    import importlib
-
-    with contextlib.suppress(ModuleNotFoundError):  # the regroup package registers "regrouped"
-        importlib.import_module("domix.regroup.domains")
+    import domix.regroup.domains  # noqa: F401  (registers "regrouped")
 
 
 @DOMAIN_SETS.register("original")
@@ -93,3 +91,14 @@ def _subdomain(corpus: Corpus, arg: str) -> DomainSet:
     t = corpus.read(["domain", "subdomain"])
     values = [f"{d}/{s or '-'}" for d, s in zip(t.column(0).to_pylist(), t.column(1).to_pylist())]
     return DomainSet.from_labels("subdomain", corpus.fingerprint, values)
+
+
+@DOMAIN_SETS.register("random")
+def _random(corpus: Corpus, arg: str) -> DomainSet:
+    if not arg.isdigit() or int(arg) < 1:
+        raise CorpusError(f"random domains need a count: random:<m>, got 'random:{arg}'")
+    m = int(arg)
+    ids = corpus.read(["id"]).column(0).to_pylist()
+    width = len(str(m - 1))
+    values = [f"r{int(id_unit(i, 'random-domains') * m):0{width}d}" for i in ids]
+    return DomainSet.from_labels(f"random:{m}", corpus.fingerprint, values)

@@ -98,8 +98,7 @@ def pack(
             keep[a : a + need] = True
         order, lengths = order[keep], lengths[keep]
         starts = np.searchsorted(labels[order], np.arange(m + 1))
-    stream = np.add.reduceat(lengths, starts[:-1]) if len(order) else np.zeros(m, np.int64)
-    stream = np.where(starts[1:] > starts[:-1], stream, 0)
+    stream = np.bincount(labels[order], weights=lengths, minlength=m).astype(np.int64)
     if max_tokens_per_domain is not None:  # trim to whole sequences within the cap
         cap = (max_tokens_per_domain // L) * L + 1
         padded = np.minimum(stream, cap)

@@ -87,3 +87,34 @@ def test_domain_layers(demo_corpus):
     assert orig.fingerprint != sub.fingerprint
     with pytest.raises(Exception, match="unknown domain set"):
         resolve_domains(demo_corpus, "bogus")
+
+
+def test_random_domains_and_keep(demo_corpus):
+    r = resolve_domains(demo_corpus, "random:7")
+    assert len(r) == 7 and np.bincount(r.labels).min() > 40
+    assert np.array_equal(r.labels, resolve_domains(demo_corpus, "random:7").labels)
+    kept = r.keep(np.array([True, False, True, True, False, True, True]))
+    assert len(kept) == 5 and kept.names == (r.names[0], *r.names[2:4], *r.names[5:])
+    assert np.all((kept.labels == -1) == np.isin(r.labels, [1, 4]))
+    assert np.array_equal(np.array(kept.names)[kept.labels[kept.labels >= 0]], np.array(r.names)[r.labels[kept.labels >= 0]])
+    with pytest.raises(Exception, match="random:<m>"):
+        resolve_domains(demo_corpus, "random:x")
+
+
+def test_domains_absent_from_a_split_pack_to_empty_streams(demo_corpus, demo_store):
+    """A domain with no document in the split (first, middle or last) gets an empty stream."""
+    from domix.data.domains import DomainSet
+
+    orig = resolve_domains(demo_corpus, "original")
+    split = demo_corpus.read(["split"]).column(0).to_numpy(zero_copy_only=False)
+    labels = orig.labels.copy()
+    val = split == "validation"
+    labels[val] = np.where(np.isin(labels[val], [1, 2]), labels[val], 1)
+    # validation now holds only domains 1 and 2; domains 0, 3 and 4 are empty there
+    domains = DomainSet("test-absent", orig.names, labels, "absent-" + orig.fingerprint)
+    packed = pack(demo_corpus, demo_store, domains, "validation", context_length=32)
+    assert np.all(packed.docs_per_domain[[0, 3, 4]] == 0) and np.all(packed.docs_per_domain[1:3] > 0)
+    assert np.all(packed.num_sequences[[0, 3, 4]] == 0) and np.all(packed.num_sequences[1:3] > 0)
+    assert packed.tokens_per_domain[1] == sum(
+        len(demo_store.doc(i)) + 1 for i in np.flatnonzero((labels == 1) & (split == "validation"))
+    )

@@ -1,0 +1,42 @@
+"""Regroup (R&B step 1): re-partition a corpus into fine-grained semantic domains.
+
+Embed every document, k-means the training documents (k given, or chosen by silhouette or by
+short proxy-training runs), assign validation and test documents to the nearest training centroid,
+and write the result as a named layer over the corpus: ``data.domains: regrouped:<name>``.
+
+    from domix.regroup import RegroupConfig, regroup
+    res = regroup("demo", RegroupConfig(k=8))            # res.name == "k8", res.path, res.report
+
+    domix regroup run demo --k 8          # CPU, ~7 minutes on the demo corpus (embedding dominates)
+    domix regroup show demo k8
+"""
+
+from .artifact import list_artifacts, load_clusters, load_meta
+from .cache import EmbeddingCache
+from .choose_k import ChooseKConfig
+from .cluster import CLUSTERERS, KMeansConfig, assign
+from .embed import EMBEDDERS, EmbedConfig, Embedder, EmbedError
+from .engines import ENGINES, Assignment
+from .pipeline import RegroupConfig, RegroupResult, regroup
+from .ray_engine import RayConfig
+
+__all__ = [
+    "CLUSTERERS",
+    "EMBEDDERS",
+    "ENGINES",
+    "Assignment",
+    "ChooseKConfig",
+    "EmbedConfig",
+    "EmbedError",
+    "Embedder",
+    "EmbeddingCache",
+    "KMeansConfig",
+    "RayConfig",
+    "RegroupConfig",
+    "RegroupResult",
+    "assign",
+    "list_artifacts",
+    "load_clusters",
+    "load_meta",
+    "regroup",
+]
