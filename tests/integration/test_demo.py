@@ -1,26 +1,30 @@
 """The README's main job, end to end on a capped slice of the real demo corpus."""
 
+import json
+
 import numpy as np
 
 from domix.demo import run_demo
 
 
-def test_demo_trains_both_mixtures_and_writes_table_and_plot(tmp_path, demo_corpus, capsys):
-    results = run_demo(
-        tmp_path / "demo", tokens=16 * 128 * 6, progress=False, max_docs_per_domain=120
-    )
-    assert set(results) == {"stratified", "proportional"}
-    strat, prop = results["stratified"], results["proportional"]
-    assert np.allclose(strat.mixture.weights, 0.2)
-    tokens = np.array([t for t in prop.summary["epochs"].values()])
-    assert prop.mixture.weights.argmax() != prop.mixture.weights.argmin() and tokens.min() > 0
+def test_demo_runs_the_2x2_ablation_and_writes_table_and_plots(tmp_path, demo_corpus, capsys):
+    kwargs = {"tokens": 16 * 128 * 8, "k": 6, "progress": False, "max_docs_per_domain": 120}
+    results = run_demo(tmp_path / "demo", **kwargs)
+    assert set(results) == {"stratified / original", "proportional / original", "rnb / original",
+                            "stratified / regrouped", "rnb / regrouped"}
+    assert np.allclose(results["stratified / original"].mixture.weights, 0.2)
+    assert len(results["rnb / regrouped"].mixture) == 6
+    # every run is evaluated on the same original domains, whatever it trained on
+    assert all(list(r.eval.names) == ["code", "dialogue", "drama", "math", "news"] for r in results.values())
     out = capsys.readouterr().out
-    assert "macro avg" in out and "worst" in out and "stratified" in out and "proportional" in out
-    assert (tmp_path / "demo" / "loss_curves.png").stat().st_size > 10_000
+    assert "macro avg" in out and "Regroup (stratified: regrouped - original)" in out
+    assert "Balance on regrouped (rnb - stratified)" in out
+    for png in ("loss_curves.png", "mixtures.png"):
+        assert (tmp_path / "demo" / png).stat().st_size > 10_000
     table = (tmp_path / "demo" / "table.md").read_text()
-    assert table.startswith("| domain | stratified | proportional |") and "| news |" in table
+    assert table.startswith("| domain | stratified / original | proportional / original | rnb / original |")
+    mixing = json.loads((tmp_path / "demo" / "rnb-regrouped" / "mixing.json").read_text())
+    assert [h["step"] for h in mixing["history"]][:2] == [0, 32] or len(mixing["history"]) == 1
     # rerunning reuses the finished runs (each resumes at its last step) and gives the same numbers
-    again = run_demo(
-        tmp_path / "demo", tokens=16 * 128 * 6, progress=False, max_docs_per_domain=120
-    )
-    assert again["stratified"].summary["eval"] == strat.summary["eval"]
+    again = run_demo(tmp_path / "demo", **kwargs)
+    assert again["rnb / regrouped"].summary["eval"] == results["rnb / regrouped"].summary["eval"]

@@ -55,7 +55,17 @@ def test_corpus_info_unknown_and_train_bad_config(tmp_path):
 
 
 def test_every_command_help_shows_an_example():
-    for cmd in (["corpus", "build"], ["corpus", "info"], ["train"], ["demo"], ["methods"]):
+    commands = (
+        ["corpus", "build"],
+        ["corpus", "info"],
+        ["train"],
+        ["demo"],
+        ["methods"],
+        ["regroup", "run"],
+        ["regroup", "show"],
+        ["regroup", "list"],
+    )
+    for cmd in commands:
         r = runner.invoke(app, [*cmd, "--help"])
         assert r.exit_code == 0 and "Example" in r.output, cmd
 
@@ -64,3 +74,22 @@ def test_methods_lists_the_static_methods():
     r = runner.invoke(app, ["methods"])
     assert r.exit_code == 0
     assert all(m in r.output for m in ("stratified", "proportional", "fixed"))
+
+
+def test_regroup_commands_run_show_list_and_fail_clearly(demo_corpus):
+    ref = str(demo_corpus.path)
+    r = runner.invoke(
+        app, ["regroup", "run", ref, "--k", "3", "--embedder", "hashing", "--name", "cli3"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "regrouped:cli3  k=3" in r.output and "data.domains=regrouped:cli3" in r.output
+    r = runner.invoke(app, ["regroup", "list", ref])
+    assert r.exit_code == 0 and "regrouped:cli3" in r.output
+    r = runner.invoke(app, ["regroup", "show", ref, "cli3"])
+    assert r.exit_code == 0 and "## c02" in r.output
+    r = runner.invoke(app, ["regroup", "show", ref, "missing"])
+    assert r.exit_code == 2 and "available:" in r.output and "cli3" in r.output
+    r = runner.invoke(app, ["regroup", "run", ref, "--k", "100000", "--embedder", "hashing"])
+    assert r.exit_code == 2 and "error: k=100000 is larger than" in r.output
+    r = runner.invoke(app, ["regroup", "run", ref, "--k", "3", "--model", "/no/such/model"])
+    assert r.exit_code == 2 and "/no/such/model does not exist" in r.output

@@ -45,6 +45,7 @@ class Proposal:
     hold_steps: int | None = None
     signals: frozenset[str] = frozenset()
     loss_weights: np.ndarray | None = None  # per-domain objective weights; None = token mean
+    info: dict[str, float] = field(default_factory=dict)  # logged as mix/<key> (events, diagnostics)
 
 
 @dataclass(eq=False)

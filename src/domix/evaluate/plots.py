@@ -50,3 +50,38 @@ def plot_loss_curves(
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return out
+
+
+def plot_mixtures(runs: dict[str, str | Path], out: str | Path, title: str = "Mixture weights") -> Path:
+    """Stacked areas of the domain weights over training steps, one panel per run (``mixing.json``)."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.6 * len(runs), 3.4), squeeze=False)
+    for ax, (label, d) in zip(axes.flat, runs.items()):
+        mix = json.loads((Path(d) / "mixing.json").read_text())
+        steps = [h["step"] for h in mix["history"]]
+        weights = np.array([h["weights"] for h in mix["history"]])
+        last = max(steps[-1] + 1, *(json.loads(line)["step"] for line in (Path(d) / "metrics.jsonl").open()))
+        xs = np.repeat(steps + [last], 2)[1:-1]  # step function: weights hold until the next change
+        ys = np.repeat(weights, 2, axis=0)
+        ax.stackplot(xs, ys.T, labels=mix["domains"] if len(mix["domains"]) <= 12 else None)
+        ax.set_title(label)
+        ax.set_xlabel("step")
+        ax.set_ylim(0, 1)
+        ax.set_xlim(0, last)
+    axes.flat[0].set_ylabel("weight")
+    if len(mix["domains"]) <= 12:
+        axes.flat[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(out)
+    with io.atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return out

@@ -28,11 +28,26 @@ class StepOutput:
 
 
 class Callback:
+    """Hooks, in the order a step calls them: ``on_step_start`` (may change the mixture),
+    ``on_batch`` (the step's domain ids, before the forward), ``on_loss`` (per-token losses, graph
+    alive), ``backward`` (return True if it has put the gradients in ``.grad`` itself, replacing the
+    default ``loss.backward()``), ``on_backward`` (gradients present, before clipping),
+    ``on_step_end`` (the step's per-domain statistics)."""
+
     name: str = "callback"
 
     def on_train_start(self, trainer: Trainer) -> None: ...
 
     def on_step_start(self, trainer: Trainer, step: int) -> None: ...
+
+    def on_batch(self, trainer: Trainer, dom_B: torch.Tensor) -> None: ...
+
+    def on_loss(self, trainer: Trainer, loss_BT: torch.Tensor, dom_B: torch.Tensor) -> None: ...
+
+    def backward(self, trainer: Trainer, loss: torch.Tensor, loss_BT: torch.Tensor, dom_B: torch.Tensor) -> bool:
+        return False
+
+    def on_backward(self, trainer: Trainer) -> None: ...
 
     def on_step_end(self, trainer: Trainer, step: int, out: StepOutput) -> None: ...
 

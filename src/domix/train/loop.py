@@ -114,6 +114,7 @@ class Trainer:
         )
         self.metrics = MetricsSink(self.out_dir / "metrics.jsonl", enabled=self.rank == 0)
         self.loss_weights: torch.Tensor | None = None  # set by a mixing callback; None = token mean
+        self.domain_evaluator: Evaluator | None = None  # validation loss of the training domains
         self.step = 0
         self.last_eval: EvalResult | None = None
 
@@ -130,11 +131,16 @@ class Trainer:
     def train_step(self, dom_B: np.ndarray, seq_B: np.ndarray) -> StepOutput:
         batch_BT = torch.from_numpy(self.train.gather(dom_B, seq_B))
         dom = torch.from_numpy(dom_B)
-        loss_BT = per_token_loss(
-            self.forward_model, batch_BT[:, :-1], batch_BT[:, 1:], self.cfg.bf16
-        )
+        for cb in self.callbacks:
+            cb.on_batch(self, dom)
+        loss_BT = per_token_loss(self.forward_model, batch_BT[:, :-1], batch_BT[:, 1:], self.cfg.bf16)
         loss = self.objective(loss_BT, dom)
-        loss.backward()
+        for cb in self.callbacks:
+            cb.on_loss(self, loss_BT, dom)
+        if not any(cb.backward(self, loss, loss_BT, dom) for cb in self.callbacks):
+            loss.backward()
+        for cb in self.callbacks:
+            cb.on_backward(self)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
         lr = self.scheduler.get_last_lr()[0]
         self.optimizer.step()

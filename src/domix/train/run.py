@@ -21,7 +21,7 @@ from .. import io
 from ..balance.base import Domains, build_method
 from ..balance.callback import MixingCallback
 from ..config import Config
-from ..corpus.builtin import BUILTIN, build_corpus
+from ..corpus.builtin import open_corpus
 from ..corpus.store import Corpus
 from ..data.domains import DomainSet, resolve_domains
 from ..data.packed import PackedDomains, pack
@@ -52,6 +52,7 @@ class DataConfig(Config):
 class MixingConfig(Config):
     method: str = "stratified"
     params: dict[str, Any] = field(default_factory=dict)
+    signals: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-signal collector settings
 
 
 @dataclass
@@ -71,7 +72,8 @@ class RunData:
     store: TokenStore
     domains: DomainSet
     train: PackedDomains
-    eval: PackedDomains
+    eval: PackedDomains  # validation sequences of the evaluation domains (the reported losses)
+    domain_eval: PackedDomains  # validation sequences of the training domains (a method's signal)
     target: np.ndarray  # pbar: share of validation documents per training domain
 
     def fingerprints(self) -> dict[str, str]:
@@ -89,12 +91,6 @@ class RunResult:
     eval: EvalResult | None
     mixture: Mixture
     summary: dict[str, Any]
-
-
-def open_corpus(ref: str, max_docs_per_domain: int | None = None, progress: bool = True) -> Corpus:
-    if ref in BUILTIN:
-        return build_corpus(ref, max_docs_per_domain=max_docs_per_domain, progress=progress)
-    return Corpus.open(ref)
 
 
 def prepare_data(cfg: RunConfig) -> RunData:
@@ -116,26 +112,20 @@ def prepare_data(cfg: RunConfig) -> RunData:
         )
         domains = domains.keep(train_docs > 0)
     train_packed = pack(corpus, store, domains, "train", L, seed=cfg.data.pack_seed)
-    eval_domains = (
-        domains
+    cap = cfg.train.eval_tokens_per_domain
+    domain_eval = pack(corpus, store, domains, "validation", L, seed=0, max_tokens_per_domain=cap)
+    eval_packed = (
+        domain_eval
         if cfg.data.eval_domains == cfg.data.domains
-        else resolve_domains(corpus, cfg.data.eval_domains)
-    )
-    eval_packed = pack(
-        corpus,
-        store,
-        eval_domains,
-        "validation",
-        L,
-        seed=0,
-        max_tokens_per_domain=cfg.train.eval_tokens_per_domain,
+        else pack(corpus, store, resolve_domains(corpus, cfg.data.eval_domains), "validation", L,
+                  seed=0, max_tokens_per_domain=cap)
     )
     val_labels = domains.labels[(split == "validation") & (domains.labels >= 0)]
     counts = np.bincount(val_labels, minlength=len(domains)).astype(np.float64)
     target = (
         counts / counts.sum() if counts.sum() > 0 else np.full(len(domains), 1.0 / len(domains))
     )
-    return RunData(corpus, tokenizer, store, domains, train_packed, eval_packed, target)
+    return RunData(corpus, tokenizer, store, domains, train_packed, eval_packed, domain_eval, target)
 
 
 def train(
@@ -160,7 +150,7 @@ def train(
         data.train.names, data.train.tokens_per_domain.astype(np.float64), data.target
     )
     method = build_method(cfg.mixing.method, cfg.mixing.params)
-    mixing = MixingCallback(method, domains)
+    mixing = MixingCallback(method, domains, cfg.mixing.signals)
     sampler = MixtureSampler(
         data.train.num_sequences,
         np.full(len(domains), 1.0 / len(domains)),
@@ -179,6 +169,11 @@ def train(
         [mixing, *(callbacks or [])],
         data.fingerprints(),
     )
+    trainer.domain_evaluator = (
+        evaluator
+        if data.domain_eval is data.eval
+        else Evaluator(data.domain_eval, cfg.train.eval_batch_size, cfg.train.bf16, rank, world)
+    )
     result = trainer.fit(resume=resume)
     summary = {
         "method": cfg.mixing.method,
@@ -187,6 +182,7 @@ def train(
         "tokens": trainer.step * cfg.train.batch_size * data.train.context_length * world,
         "parameters": count_parameters(model),
         "mixture": method.result().as_dict(),
+        "extra_compute": dict(mixing.total_extra()),
         "epochs": dict(zip(data.train.names, sampler.epochs.round(4).tolist())),
         "eval": None
         if result is None

@@ -96,3 +96,22 @@ def test_lr_schedule_warms_up_then_decays_to_the_floor():
     lrs = [lr_lambda(s, 10, 100, 0.1) for s in range(100)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
     assert np.all(np.diff(lrs[10:]) <= 1e-12) and lrs[-1] == pytest.approx(0.1, abs=1e-3)
+
+
+@pytest.mark.parametrize("mode", ["exact", "sketch"])
+def test_rnb_resumes_mid_round_exactly(tmp_path, micro_config, mode):
+    """The gradient accumulators of an unfinished round are part of the checkpoint."""
+    cfg = micro_config(tmp_path / "full", steps=10, checkpoint_every=3).merge(
+        ["mixing.method=rnb", "mixing.params.round_steps=4", f"mixing.signals.domain_grad_gram.mode={mode}",
+         "mixing.signals.domain_grad_gram.rows=32"])
+    full = train(cfg)
+    cut = cfg.merge([f"out_dir={tmp_path / 'cut'}"])
+    with pytest.raises(KeyboardInterrupt):
+        train(cut, callbacks=[Interrupt(at=7)])  # last checkpoint at step 6: mid-way through round 2
+    resumed = train(cut, resume=True)
+    assert resumed.summary["mixture"] == full.summary["mixture"]
+    assert _metrics(tmp_path / "cut") == _metrics(tmp_path / "full")
+    mixing = json.loads((tmp_path / "full" / "mixing.json").read_text())
+    assert [h["step"] for h in mixing["history"]] == [0, 4, 8]
+    assert not np.allclose(mixing["history"][-1]["weights"], 0.2)  # R&B moved the mixture
+    assert len(mixing["diagnostics"]["gram_per_round"]) == 2

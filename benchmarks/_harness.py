@@ -1,0 +1,69 @@
+"""Shared by the benchmarks: time the training loop's steps with a given mixing method."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from domix.balance.base import Domains, build_method
+from domix.balance.callback import MixingCallback
+from domix.data.sampler import MixtureSampler
+from domix.train.callbacks import Callback
+from domix.train.loop import Trainer
+from domix.train.run import RunConfig, RunData
+
+
+class Timer(Callback):
+    """Wall time from the start of step ``start_step`` to the end of the last step."""
+
+    name = "timer"
+
+    def __init__(self, start_step: int) -> None:
+        self.start_step, self.t0, self.t1 = start_step, None, None
+
+    def on_step_start(self, trainer, step):
+        if step == self.start_step:
+            self.t0 = time.perf_counter()
+
+    def on_step_end(self, trainer, step, out):
+        if step == trainer.total_steps:
+            self.t1 = time.perf_counter()
+
+
+def timed_run(
+    run: RunConfig,
+    data: RunData,
+    warmup: int,
+    out_dir: str,
+    method: str = "stratified",
+    params: dict[str, Any] | None = None,
+    signals: dict[str, dict] | None = None,
+) -> dict[str, Any]:
+    """Train ``run.train.steps`` steps (no evaluation); time the steps after ``warmup``."""
+    cfg = run.train
+    model = run.model.build(data.tokenizer.vocab_size, cfg.seed)
+    names = data.train.names
+    sampler = MixtureSampler(data.train.num_sequences, np.ones(len(names)), seed=cfg.seed)
+    domains = Domains(names, data.train.tokens_per_domain.astype(float), data.target)
+    mixing = MixingCallback(build_method(method, params), domains, signals)
+    timer = Timer(warmup)
+    trainer = Trainer(
+        cfg, model, data.train, sampler, out_dir, None, [mixing, timer], data.fingerprints()
+    )
+    trainer.domain_evaluator = None
+    trainer.fit()
+    signal_bytes = sum(
+        t.numel() * t.element_size()
+        for s in mixing.signals.values()
+        for t in s.state_dict().values()
+        if isinstance(t, torch.Tensor)
+    )
+    return {
+        "seconds": timer.t1 - timer.t0,
+        "signal_bytes": signal_bytes,
+        "mixture": mixing.method.result(),
+        "mixing": mixing,
+    }

@@ -1,0 +1,94 @@
+"""Wall-clock overhead of a mixing method over static stratified weights, same process, same steps.
+
+Runs the method and stratified alternately (which goes first alternates by round) on the same model
+and seed, over ``m`` domains (``random:<m>``: documents hashed into m domains, so the cost does not
+depend on what the domains mean), and times the training steps after a warm-up, including every
+round boundary the method has inside that window. Also reports the memory its signals hold.
+
+    python benchmarks/overhead.py --method rnb                    # gpt2-small, m = 8 and 64, 50 steps
+    python benchmarks/overhead.py --method rnb --mode sketch      # bounded-memory gradient sketch
+    python benchmarks/overhead.py --method rnb --quick            # tiny model, 20 steps
+
+Last line: ``overhead: <ratio>`` (the larger of the per-m median ratios).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+
+from _harness import timed_run
+from domix.train.run import RunConfig, prepare_data
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--method", default="rnb")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--domains", default="8,64", help="comma-separated m values")
+    ap.add_argument("--steps", type=int, default=None, help="measured steps per run")
+    ap.add_argument("--rounds", type=int, default=None)
+    ap.add_argument("--round-steps", type=int, default=None, help="the method's round length K")
+    ap.add_argument("--mode", default="exact", help="domain_grad_gram mode: exact or sketch")
+    ap.add_argument("--rows", type=int, default=1024, help="sketch rows")
+    args = ap.parse_args()
+    preset = "tiny" if args.quick else "gpt2-small"
+    steps = args.steps or (20 if args.quick else 50)
+    rounds = args.rounds or (2 if args.quick else 3)
+    K = args.round_steps or (10 if args.quick else 50)
+    warmup = 3
+    params = {"round_steps": K} if args.method == "rnb" else {}
+    signals = {"domain_grad_gram": {"mode": args.mode, "rows": args.rows}}
+    worst = 0.0
+    for m in (int(x) for x in args.domains.split(",")):
+        run = RunConfig.from_dict(
+            {
+                "data": {"domains": f"random:{m}"},
+                "model": {"preset": preset},
+                "train": {
+                    "steps": warmup + steps,
+                    "batch_size": 16,
+                    "log_every": 10,
+                    "checkpoint_every": 10**9,
+                    "warmup_steps": 2,
+                    "progress": False,
+                },
+            }
+        )
+        data = prepare_data(run)
+        ratios, mem = [], 0
+        with tempfile.TemporaryDirectory() as tmp:
+            for r in range(rounds):
+                order = ("stratified", args.method) if r % 2 == 0 else (args.method, "stratified")
+                t = {}
+                for name in order:
+                    res = timed_run(
+                        run,
+                        data,
+                        warmup,
+                        f"{tmp}/{name}{r}",
+                        name,
+                        params if name == args.method else None,
+                        signals,
+                    )
+                    t[name] = res["seconds"]
+                    mem = max(mem, res["signal_bytes"])
+                ratios.append(t[args.method] / t["stratified"])
+                print(
+                    f"m={m:<4} round {r}: stratified {t['stratified']:.2f}s  {args.method} {t[args.method]:.2f}s  "
+                    f"ratio {ratios[-1]:.4f}",
+                    flush=True,
+                )
+        ratio = statistics.median(ratios)
+        worst = max(worst, ratio)
+        print(
+            f"m={m}: {preset}, {steps} steps (K={K}, {args.mode}), median ratio {ratio:.4f} "
+            f"(min {min(ratios):.4f}, max {max(ratios):.4f}), signal memory {mem / 2**20:.1f} MiB",
+            flush=True,
+        )
+    print(f"overhead: {worst:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""``domain_grad_gram``: per-domain output-layer gradients from the normal backward pass (R&B).
+
+For the LM head ``s = W h`` the weight gradient of a batch is ``dL/dW = E^T H`` with E = dL/dlogits
+[N, V] (softmax minus one-hot, scaled by the objective) and H the final hidden states [N, d]. The
+batch is sorted by domain, so ``E^T H = sum_i E_i^T H_i`` over contiguous per-domain blocks: the head's
+backward is replaced by exactly those blocks. Their sum is the model's gradient (unchanged, no extra
+matrix product: the same FLOPs in m pieces); each block is also added to domain i's accumulator for
+the round. With tied input/output embeddings only the head's share is split; autograd adds the
+embedding's share to the same ``.grad`` as usual.
+
+Two accumulator modes (``mixing.signals.domain_grad_gram.mode``):
+
+- ``exact``: one fp32 V x d accumulator per domain (m * V * d * 4 bytes).
+- ``sketch``: a seeded count sketch of the vocabulary rows (``rows`` buckets, random signs): each
+  V x d block is folded to rows x d. Inner products of sketches are unbiased estimates of the exact
+  ones; memory is m * rows * d * 4 bytes. Its error on the Gram is measured in docs/benchmarks.md.
+
+``value()`` returns ``{"gram": <g_i, g_j> [m, m], "counts": examples per domain [m]}`` for the round,
+summed over data-parallel ranks (accumulators and counts are all-reduced before the Gram).
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ...config import Config, ConfigError
+from . import SIGNALS, Signal, all_reduce_
+
+
+@dataclass
+class GradGramConfig(Config):
+    mode: Literal["exact", "sketch"] = "exact"
+    rows: int = 1024  # sketch buckets over the vocabulary rows
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.rows < 1:
+            raise ConfigError("mixing.signals.domain_grad_gram.rows must be positive")
+
+
+class _SplitHead(torch.autograd.Function):
+    """logits = F.linear(h, W, b); backward computes dL/dW as per-domain blocks (see module doc)."""
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu")
+    def forward(ctx, h_BTD, w_VD, b_V, split):
+        ctx.save_for_backward(h_BTD, w_VD)
+        ctx.split, ctx.has_bias = split, b_V is not None
+        return F.linear(h_BTD, w_VD, b_V)
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
+    def backward(ctx, e_BTV):
+        h_BTD, w_VD = ctx.saved_tensors
+        dtype = e_BTV.dtype
+        grad_h = (e_BTV @ w_VD.to(dtype)).to(h_BTD.dtype) if ctx.needs_input_grad[0] else None
+        grad_w = ctx.split.weight_grad(e_BTV, h_BTD.to(dtype)).to(w_VD.dtype)
+        grad_b = e_BTV.sum((0, 1)).to(w_VD.dtype) if ctx.has_bias else None
+        return grad_h, grad_w, grad_b, None
+
+
+class HeadSplit:
+    """Installs the split backward on a model's output layer and holds the per-domain sums."""
+
+    def __init__(self, head: torch.nn.Module, m: int, mode: str = "exact", rows: int = 1024, seed: int = 0) -> None:
+        if not isinstance(head, torch.nn.Linear):
+            raise TypeError(f"the output layer is {type(head).__name__}, not nn.Linear: cannot split its gradient")
+        self.head, self.m, self.mode = head, m, mode
+        V, D = head.weight.shape
+        if mode == "exact":
+            self.acc = torch.zeros(m, V, D)
+        else:
+            g = torch.Generator().manual_seed(seed)
+            self.bucket_V = torch.randint(0, rows, (V,), generator=g)
+            self.sign_V1 = (torch.randint(0, 2, (V, 1), generator=g) * 2 - 1).float()
+            self.acc = torch.zeros(m, rows, D)
+        self.counts = torch.zeros(m, dtype=torch.float64)
+        self.segments: list[tuple[int, int, int]] | None = None
+        self.order: torch.Tensor | None = None
+        head.forward = types.MethodType(lambda mod, h: _SplitHead.apply(h, mod.weight, mod.bias, self), head)
+
+    @property
+    def nbytes(self) -> int:
+        return self.acc.numel() * self.acc.element_size()
+
+    def set_domains(self, dom_B: torch.Tensor) -> None:
+        """The domain of each sequence in the coming batch (contiguous blocks when sorted)."""
+        self.order = None if bool((dom_B[1:] >= dom_B[:-1]).all()) else torch.argsort(dom_B, stable=True)
+        d = dom_B if self.order is None else dom_B[self.order]
+        change = torch.nonzero(torch.diff(d, prepend=d[:1] - 1)).flatten().tolist() + [len(d)]
+        self.segments = [(int(d[a]), a, b) for a, b in zip(change[:-1], change[1:])]
+        self.counts += torch.bincount(dom_B, minlength=self.m).double()
+
+    def weight_grad(self, e_BTV: torch.Tensor, h_BTD: torch.Tensor) -> torch.Tensor:
+        if self.segments is None:
+            raise RuntimeError("HeadSplit.set_domains was not called before the backward pass")
+        if self.order is not None:
+            e_BTV, h_BTD = e_BTV[self.order], h_BTD[self.order]
+        grad_w = None
+        for d, a, b in self.segments:
+            g_VD = e_BTV[a:b].flatten(0, 1).t() @ h_BTD[a:b].flatten(0, 1)
+            self._accumulate(d, g_VD)
+            grad_w = g_VD if grad_w is None else grad_w.add_(g_VD)
+        self.segments = None
+        return grad_w
+
+    def _accumulate(self, d: int, g_VD: torch.Tensor) -> None:
+        if self.mode == "exact":
+            self.acc[d].add_(g_VD)
+        else:
+            self.acc[d].index_add_(0, self.bucket_V, g_VD * self.sign_V1)
+
+    def gram(self) -> tuple[np.ndarray, np.ndarray]:
+        """(<g_i, g_j> over the round, examples per domain), summed over ranks."""
+        acc = all_reduce_(self.acc.clone()) if torch.distributed.is_initialized() else self.acc
+        counts = all_reduce_(self.counts.clone())
+        flat = acc.flatten(1)
+        gram = (flat @ flat.t()).double()
+        return gram.numpy(), counts.numpy()
+
+    def reset(self) -> None:
+        self.acc.zero_()
+        self.counts.zero_()
+
+    def remove(self) -> None:
+        if "forward" in vars(self.head):
+            del self.head.forward
+
+
+@SIGNALS.register("domain_grad_gram")
+class DomainGradGram(Signal):
+    Config = GradGramConfig
+
+    def __init__(self, config: GradGramConfig, domains, trainer) -> None:
+        super().__init__(config, domains, trainer)
+        head = trainer.model.get_output_embeddings()
+        self.split = HeadSplit(head, len(domains), config.mode, config.rows, config.seed)
+
+    def on_batch(self, trainer, dom_B: torch.Tensor) -> None:
+        self.split.set_domains(dom_B)
+
+    def value(self, trainer) -> dict[str, Any]:
+        gram, counts = self.split.gram()
+        return {"gram": gram, "counts": counts, "mode": self.config.mode}
+
+    def reset(self) -> None:
+        self.split.reset()
+
+    def close(self) -> None:
+        self.split.remove()
+        self.split.acc = torch.zeros(0)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"acc": self.split.acc.clone(), "counts": self.split.counts.clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.split.acc.copy_(state["acc"])
+        self.split.counts.copy_(state["counts"])

@@ -1,0 +1,130 @@
+"""The per-domain LM-head gradient split: exact against explicit per-domain backward passes, and
+the model's gradient unchanged (untied, tied, another architecture, bf16, unsorted batches)."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from domix.balance.signals.grad_gram import HeadSplit
+from domix.train.models import ModelConfig
+
+V = 300
+
+
+def _model(tie: bool, **kw):
+    return ModelConfig(preset="micro", tie_embeddings=tie, context_length=16, **kw).build(V, seed=0)
+
+
+def _batch(seed=0, B=6, T=16):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, V, (B, T + 1), generator=g)
+    dom = torch.tensor([0, 0, 1, 3, 3, 3])  # domain 2 absent
+    return x, dom
+
+
+def _token_loss(model, x):
+    logits = model(input_ids=x[:, :-1]).logits
+    return F.cross_entropy(logits.float().flatten(0, 1), x[:, 1:].flatten(), reduction="none").view(x.shape[0], -1)
+
+
+def _gram(vectors):
+    flat = torch.stack([v.flatten() for v in vectors]).double()
+    return (flat @ flat.t()).numpy()
+
+
+def test_split_gram_equals_explicit_per_domain_backward():
+    model = _model(tie=False)
+    x, dom = _batch()
+    split = HeadSplit(model.get_output_embeddings(), m=4)
+    split.set_domains(dom)
+    _token_loss(model, x).mean().backward()
+    split.remove()
+    # reference: one backward per domain of that domain's share of the same objective
+    ref = []
+    for d in range(4):
+        ref_model = copy.deepcopy(model)
+        ref_model.zero_grad()
+        loss_BT = _token_loss(ref_model, x)
+        (loss_BT[dom == d].sum() / loss_BT.numel()).backward()
+        ref.append(ref_model.get_output_embeddings().weight.grad.clone())
+    got, want = split.gram()[0], _gram(ref)
+    assert np.abs(got - want).max() / np.abs(want).max() < 1e-5
+    assert np.allclose(np.diag(got)[2], 0.0)  # the absent domain has no gradient
+    assert split.counts.tolist() == [2, 1, 0, 3]
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_model_gradient_is_unchanged(tie):
+    x, dom = _batch(seed=1)
+    plain, ours = _model(tie), _model(tie)
+    _token_loss(plain, x).mean().backward()
+    split = HeadSplit(ours.get_output_embeddings(), m=4)
+    split.set_domains(dom)
+    _token_loss(ours, x).mean().backward()
+    for (name, a), b in zip(plain.named_parameters(), ours.parameters()):
+        assert torch.allclose(a.grad, b.grad, rtol=1e-5, atol=1e-8), name
+
+
+def test_tied_embeddings_split_only_the_heads_share():
+    model = _model(tie=True)
+    x, dom = _batch(seed=2)
+    split = HeadSplit(model.get_output_embeddings(), m=4)
+    hidden = {}
+    model.get_output_embeddings().register_forward_hook(lambda mod, inp, out: hidden.update(h=inp[0], logits=out))
+    split.set_domains(dom)
+    loss = _token_loss(model, x).mean()
+    e_BTV = torch.autograd.grad(loss, hidden["logits"], retain_graph=True)[0]
+    loss.backward()
+    head_share = e_BTV.flatten(0, 1).t() @ hidden["h"].flatten(0, 1)  # E^T H, by plain autograd
+    assert torch.allclose(split.acc.sum(0), head_share, rtol=1e-5, atol=1e-7)
+    # the rest of the tied weight's gradient is the input embedding's share, untouched
+    assert not torch.allclose(model.get_output_embeddings().weight.grad, head_share, atol=1e-6)
+
+
+def test_unsorted_batch_other_architecture_and_bf16():
+    x, dom = _batch(seed=3)
+    perm = torch.tensor([3, 0, 5, 2, 1, 4])
+    llama = {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+             "num_attention_heads": 2, "num_key_value_heads": 2}
+    sorted_model = _model(tie=False, hf_config=llama)
+    shuffled_model = _model(tie=False, hf_config=llama)
+    a = HeadSplit(sorted_model.get_output_embeddings(), m=4)
+    a.set_domains(dom)
+    _token_loss(sorted_model, x).mean().backward()
+    b = HeadSplit(shuffled_model.get_output_embeddings(), m=4)
+    b.set_domains(dom[perm])
+    _token_loss(shuffled_model, x[perm]).mean().backward()
+    assert torch.allclose(a.acc, b.acc, rtol=1e-5, atol=1e-8)
+    bf = _model(tie=True)
+    c = HeadSplit(bf.get_output_embeddings(), m=4)
+    c.set_domains(dom)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = bf(input_ids=x[:, :-1]).logits
+    F.cross_entropy(logits.float().flatten(0, 1), x[:, 1:].flatten()).backward()
+    w = bf.get_output_embeddings().weight
+    assert w.grad.dtype == torch.float32 and torch.isfinite(w.grad).all() and c.acc.abs().sum() > 0
+
+
+def test_sketch_gram_estimates_the_exact_gram():
+    x, dom = _batch(seed=4)
+    exact_model = _model(False)
+    exact = HeadSplit(exact_model.get_output_embeddings(), m=4)
+    exact.set_domains(dom)
+    _token_loss(exact_model, x).mean().backward()
+    want = exact.gram()[0]
+    errors = []
+    for seed in range(8):
+        model = _model(False)
+        sk = HeadSplit(model.get_output_embeddings(), m=4, mode="sketch", rows=64, seed=seed)
+        sk.set_domains(dom)
+        _token_loss(model, x).mean().backward()
+        assert sk.acc.shape == (4, 64, 64) and sk.nbytes < exact.nbytes
+        errors.append(sk.gram()[0] - want)
+    scale = np.abs(want).max()
+    assert np.abs(np.mean(errors, axis=0)).max() < np.abs(errors).max()  # errors average out
+    assert np.abs(np.mean(errors, axis=0)).max() / scale < 0.1
+    sk.reset()
+    assert sk.acc.abs().sum() == 0 and sk.counts.sum() == 0
