@@ -18,9 +18,21 @@ def _fake_gram(m, rng, counts):
     return {"gram": g @ g.T, "counts": counts.astype(float)}
 
 
+def _fake_sample_features(m, rng, counts):
+    """Per-sample gradient sketches: a direction per domain plus noise, for the domains present."""
+    present = np.flatnonzero(counts > 0)
+    dom = rng.choice(present, size=min(64, int(counts.sum()))) if len(present) else np.zeros(0, int)
+    centers = np.random.default_rng(7).normal(size=(m, 16))
+    feats = centers[dom] + 0.5 * rng.normal(size=(len(dom), 16))
+    return {"features": feats.astype(np.float32), "domains": dom}
+
+
 FAKES = {
     "domain_grad_gram": lambda m, rng, counts, constant: _fake_gram(m, rng, counts),
     "eval_loss": lambda m, rng, counts, constant: np.full(m, 3.0) if constant else 3 + rng.random(m),
+    "sample_grad_features": lambda m, rng, counts, constant: (
+        {"features": np.ones((8, 16), np.float32), "domains": np.flatnonzero(counts > 0)[:1].repeat(8)}
+        if constant else _fake_sample_features(m, rng, counts)),
 }
 
 

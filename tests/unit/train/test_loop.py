@@ -115,3 +115,25 @@ def test_rnb_resumes_mid_round_exactly(tmp_path, micro_config, mode):
     assert [h["step"] for h in mixing["history"]] == [0, 4, 8]
     assert not np.allclose(mixing["history"][-1]["weights"], 0.2)  # R&B moved the mixture
     assert len(mixing["diagnostics"]["gram_per_round"]) == 2
+
+
+def test_dograph_resumes_mid_probe_exactly(tmp_path, micro_config):
+    """Probe features of an unfinished probe, k-means centroids and the method's RNG are checkpointed."""
+    cfg = micro_config(tmp_path / "full", steps=12, checkpoint_every=4, eval_every=12).merge(
+        ["mixing.method=dograph", "mixing.params.round_steps=5",
+         "mixing.params.probe_steps=3", "mixing.params.clusters=3",
+         "mixing.signals.sample_grad_features.r1=4", "mixing.signals.sample_grad_features.r2=4"])
+    data = prepare_data(cfg)
+    full = train(cfg, data=data)
+    cut = cfg.merge([f"out_dir={tmp_path / 'cut'}"])
+    with pytest.raises(KeyboardInterrupt):
+        train(cut, callbacks=[Interrupt(at=10)], data=data)  # last checkpoint at step 8: mid-probe
+    resumed = train(cut, resume=True, data=data)
+    assert resumed.summary["mixture"] == full.summary["mixture"]
+    assert _metrics(tmp_path / "cut") == _metrics(tmp_path / "full")
+    mixing = json.loads((tmp_path / "full" / "mixing.json").read_text())
+    refreshes = mixing["diagnostics"]["refreshes"]
+    assert [r["step"] for r in refreshes] == [5, 10]  # warm-up 5 steps, then every 5
+    assert all(len(r["sample_unit"]) == 12 for r in refreshes)  # 3 probe steps x batch 4
+    assert not np.allclose(mixing["history"][-1]["weights"], mixing["history"][0]["weights"])
+    assert full.summary["extra_compute"]["sketch_samples"] == 24

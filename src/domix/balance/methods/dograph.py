@@ -1,0 +1,273 @@
+"""DoGraph (Xu et al., "Rethinking Data Mixing from the Perspective of Large Language Models",
+arXiv 2604.07963, ACL 2026): model-centric domains from per-sample gradients and a
+graph-constrained reweighting of them during training.
+
+From the paper: domains as the model sees them are clusters of per-sample (projected) gradient
+vectors, not human labels (m = 11 was best on its GPT-2/SlimPajama runs, U-shaped in m); the
+difference of mean gradients of two sets is a squared MMD under a gradient-induced kernel; the
+schedule is a graph-constrained optimisation over domain weights, updated during training; the
+error signal is prediction minus label (dL/dlogits). The paper does not publish the graph, the
+objective, the constraints or the schedule: everything below that is domix's formulation
+(``/work/shared/METHODS.md``, docs/dograph.md).
+
+Every ``round_steps`` = R steps (after ``warmup_steps`` at the prior mixture):
+
+    f_s     = normalise( flatten((E_s P1)^T (H_s P2)) )        per-sample LM-head gradient sketch
+    C, z    = spherical k-means(f, m), warm-started, ids matched to the previous C (Hungarian)
+    mu_j    = mean of f_s over cluster j;  MMD^2_jk = ||mu_j - mu_k||^2   (linear gradient kernel)
+    A_jk    = exp(-MMD^2_jk / sigma^2) on k-nearest-neighbour edges;  L = D - A
+    u_j     = <mu_j, mu_target> / max_i |<mu_i, mu_target>|,  mu_target = sum_j pbar_j mu_j
+    w       = argmin_{w in simplex, lo <= w <= hi}  -u.w + (gamma/2) w^T L w + beta KL(w || w_prev)
+
+solved by exponentiated-gradient steps (``balance.graph.eg_solve``).
+
+Symbols -> variables: R = ``round_steps``, m = ``clusters``, k = ``neighbours``, gamma / beta =
+``gamma`` / ``beta``, f_s = the ``sample_grad_features`` signal, C = ``self.centroids``, w = the
+cluster weights ``self.w``, p = the sampler's weights over training domains ``self.p``.
+
+domix's choices (where the paper is silent):
+- Base partition. Sampling stays over the run's training domains (``data.domains``), used as a fine
+  base partition (``subdomain`` or ``regrouped:<name>`` with many clusters; ``original`` allows at
+  most as many model-centric domains as it has domains). Each base unit, and so every training
+  document in it, belongs to the model-centric domain whose centroid is nearest (cosine) to the
+  unit's mean probe feature. The feature of a unit is the one from the last probe that sampled it;
+  a unit never probed yet joins the cluster nearest to the mean of all probe features. The sampler
+  weight of unit u in cluster c is w_c * tokens_u / tokens_c (token-proportional within a cluster).
+- Probe. The features of the last ``probe_steps`` training steps before each refresh (ordinary
+  steps: the signal is only switched on for them), capped by the signal's ``max_samples``.
+- Prior (warm-up mixture): ``tokens`` (natural), ``target`` (pbar) or ``uniform`` over units.
+- Trust region: w_prev_c = the sampling mass the previous mixture put on the units now in cluster c
+  (the mixture actually trained on, mapped onto the new clusters).
+- Target: pbar over units (``Domains.target``: share of validation documents), summed per cluster.
+  u is scaled by max |u| (the sketch's scale drifts as gradients shrink); gamma defaults to m since
+  weights are O(1/m).
+- Constraints: lo_c = min(min_weight, hi_c) for every cluster with tokens (0 for a cluster that got
+  no base unit); repetition cap hi_c = max_upsample * tokens_c / tokens_total (a cluster is drawn
+  at most ``max_upsample`` times as often as in the natural mixture, so a small cluster is not
+  repeated for many more epochs than the rest of the data).
+- Empty probe (no features): the mixture is kept (``mix/probe_empty``).
+- ``result()``: step-weighted average of the unit mixtures trained on (as R&B).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from ...config import Config, ConfigError
+from ...types import Mixture
+from .. import graph
+from ..base import METHODS, Domains, MixingMethod, Observation, Proposal
+
+SIGNAL = "sample_grad_features"
+
+
+@dataclass
+class DoGraphConfig(Config):
+    clusters: int = 11  # m, the paper's best on its data
+    round_steps: int = 50  # R: refresh period
+    warmup_steps: int | None = None  # at the prior mixture; default R
+    probe_steps: int = 2  # steps before each refresh whose samples are sketched
+    prior: Literal["tokens", "target", "uniform"] = "tokens"
+    kernel: Literal["linear", "rbf"] = "linear"  # MMD^2: closed form, or unbiased RBF estimate
+    neighbours: int = 3  # k of the kNN graph
+    gamma: float | None = None  # Laplacian smoothness; default m
+    beta: float = 1.0  # KL trust region
+    min_weight: float = 0.005
+    max_upsample: float = 5.0  # repetition cap, relative to the natural share of tokens
+    eg_steps: int = 200
+    kmeans_iters: int = 50
+    seed: int = 0
+
+    def validate(self) -> None:
+        p = "mixing.params"
+        if self.clusters < 1:
+            raise ConfigError(f"{p}.clusters must be at least 1")
+        if self.probe_steps < 1 or self.round_steps < self.probe_steps:
+            raise ConfigError(f"{p}: need 1 <= probe_steps <= round_steps")
+        if self.warmup_steps is not None and self.warmup_steps < self.probe_steps:
+            raise ConfigError(f"{p}.warmup_steps must be at least probe_steps")
+        if self.beta <= 0 or (self.gamma is not None and self.gamma < 0):
+            raise ConfigError(f"{p}: beta must be positive and gamma non-negative")
+        if not 0 <= self.min_weight < 1 or self.max_upsample < 1:
+            raise ConfigError(f"{p}: need 0 <= min_weight < 1 and max_upsample >= 1")
+        if self.neighbours < 1:
+            raise ConfigError(f"{p}.neighbours must be at least 1")
+
+
+@METHODS.register("dograph")
+class DoGraph(MixingMethod):
+    Config = DoGraphConfig
+    signals = frozenset({SIGNAL})
+    reference = "Xu et al. 2026, DoGraph (arXiv 2604.07963); graph, objective and schedule: domix"
+
+    def start(self, domains: Domains) -> Proposal:
+        self.domains = domains
+        U, m = len(domains), self.config.clusters
+        self.tokens = np.asarray(domains.tokens, dtype=np.float64)
+        target = np.ones(U) if domains.target is None else np.asarray(domains.target, dtype=np.float64)
+        self.target = target / target.sum() if target.sum() > 0 else np.full(U, 1.0 / U)
+        prior = {"tokens": self.tokens, "target": self.target, "uniform": np.ones(U)}[self.config.prior]
+        prior = np.where(self.tokens > 0, prior, 0.0)
+        self.p = prior / prior.sum() if prior.sum() > 0 else np.where(self.tokens > 0, 1.0, 0.0) / (self.tokens > 0).sum()
+        self.rng = np.random.default_rng(self.config.seed)
+        self.centroids: np.ndarray | None = None
+        self.assign = np.full(U, -1, dtype=np.int64)  # model-centric domain of each base unit
+        self.unit_feat = np.zeros((U, 0))  # last probe feature per unit (D set at the first probe)
+        self.unit_seen = np.zeros(U, dtype=bool)
+        self.w = np.zeros(m)
+        self.weight_steps = np.zeros(U)
+        self.refreshes: list[dict[str, Any]] = []
+        self._current = Mixture(domains.names, self.p)
+        warm = self.config.round_steps if self.config.warmup_steps is None else self.config.warmup_steps
+        return self._train(warm, {})
+
+    def _train(self, steps: int, info: dict[str, float]) -> Proposal:
+        """Train ``steps`` steps on the current mixture, the last ``probe_steps`` of them probed."""
+        plain = steps - self.config.probe_steps
+        if plain > 0:
+            return Proposal(self._current, plain, info=info)
+        return self._probe(info)
+
+    def _probe(self, info: dict[str, float]) -> Proposal:
+        return Proposal(self._current, self.config.probe_steps, frozenset({SIGNAL}), info=info)
+
+    def update(self, obs: Observation) -> Proposal:
+        self.weight_steps += self.p * obs.steps
+        if SIGNAL not in obs.signals:  # the plain part of a round ended: probe next
+            return self._probe({})
+        info = self._refresh(obs.signals[SIGNAL], obs.step)
+        return self._train(self.config.round_steps, info)
+
+    # ------------------------------------------------------------------------------- refresh
+
+    def _refresh(self, sig: dict[str, Any], step: int) -> dict[str, float]:
+        cfg, m = self.config, self.config.clusters
+        X = np.asarray(sig["features"], dtype=np.float64)
+        units = np.asarray(sig["domains"], dtype=np.int64)
+        if len(units) == 0:
+            return {"refresh": 1.0, "probe_empty": 1.0}
+        ok = np.linalg.norm(X, axis=1) > 0
+        X, units = graph.normalize_rows(X[ok]), units[ok]
+        if len(X) == 0:
+            return {"refresh": 1.0, "probe_empty": 1.0}
+        if self.unit_feat.shape[1] != X.shape[1]:
+            self.unit_feat = np.zeros((len(self.domains), X.shape[1]))
+        # 1. spherical k-means, warm-started, ids matched to the previous refresh
+        C, z, iters = graph.spherical_kmeans(X, m, self.rng, self.centroids, cfg.kmeans_iters)
+        relabelled = 0
+        if self.centroids is not None:
+            perm = graph.match_clusters(self.centroids, C)
+            relabelled = int((perm != np.arange(m)).sum())
+            C_new = np.empty_like(C)
+            C_new[perm] = C
+            C, z = C_new, perm[z]
+        self.centroids = C
+        sizes = np.bincount(z, minlength=m)
+        # 2. every base unit to a model-centric domain
+        for u in np.unique(units):
+            self.unit_feat[u] = X[units == u].mean(0)
+        self.unit_seen[np.unique(units)] = True
+        has = sizes > 0
+        old_assign = self.assign.copy()
+        sim_UK = np.where(has, graph.normalize_rows(self.unit_feat) @ C.T, -np.inf)
+        fallback = int(np.where(has, C @ X.mean(0), -np.inf).argmax())
+        self.assign = np.where(self.unit_seen, sim_UK.argmax(1), fallback)
+        tok_c = np.bincount(self.assign, weights=self.tokens, minlength=m)
+        active = np.flatnonzero(tok_c > 0)
+        # 3. the domain graph over clusters that hold tokens
+        mmd2 = graph.mmd2_clusters(X, z, active, cfg.kernel)
+        A, sigma2 = graph.knn_graph(mmd2, cfg.neighbours)
+        L = graph.laplacian(A)
+        # 4. utility: alignment with the target's mean feature
+        mu = np.stack([X[z == c].mean(0) for c in active])
+        pbar_c = np.bincount(self.assign, weights=self.target, minlength=m)[active]
+        pbar_c = pbar_c / pbar_c.sum() if pbar_c.sum() > 0 else tok_c[active] / tok_c[active].sum()
+        u = mu @ (pbar_c @ mu)
+        scale = np.abs(u).max()
+        u = u / scale if scale > 0 else np.zeros_like(u)
+        # 5. graph-constrained exponentiated-gradient update
+        w_prev = np.bincount(self.assign, weights=self.p, minlength=m)[active]
+        hi = cfg.max_upsample * tok_c[active] / tok_c.sum()
+        lo = np.minimum(min(cfg.min_weight, 1.0 / len(active)), hi)
+        gamma = float(m if cfg.gamma is None else cfg.gamma)
+        w_a = graph.eg_solve(u, L, w_prev, gamma, cfg.beta, lo, hi, cfg.eg_steps)
+        self.w = np.zeros(m)
+        self.w[active] = w_a
+        self.p = np.where(self.tokens > 0, self.w[self.assign] * self.tokens / np.maximum(tok_c[self.assign], 1e-300), 0.0)
+        self.p /= self.p.sum()
+        self._current = Mixture(self.domains.names, self.p)
+        self._record(step, X, z, units, active, mmd2, A, u, w_a)
+        info = {
+            "refresh": 1.0,
+            "probe_samples": float(len(X)),
+            "units_seen": float(self.unit_seen.sum()),
+            "units_reassigned": float(((old_assign >= 0) & (old_assign != self.assign)).sum()),
+            "clusters_active": float(len(active)),
+            "kmeans_iters": float(iters),
+            "relabelled": float(relabelled),
+            "cohesion": float((X * C[z]).sum(1).mean()),
+            "graph_edges": float((A > 0).sum() / 2),
+            "sigma2": sigma2,
+            "utility_spread": float(u.max() - u.min()),
+            "at_cap": float(np.isclose(w_a, hi).sum()),
+            "at_min": float(np.isclose(w_a, lo).sum()),
+            "objective": graph.objective(w_a, u, L, np.maximum(w_prev, 1e-12) / np.maximum(w_prev, 1e-12).sum(), gamma, cfg.beta),
+        }
+        info.update({f"cluster_weight/c{j:02d}": float(self.w[j]) for j in range(m)})
+        return info
+
+    def _record(self, step, X, z, units, active, mmd2, A, u, w_a) -> None:
+        """What the analysis plots need, kept small: PCA of the probe, unit Gram, graph, weights."""
+        Z, ratio = graph.pca2(X)
+        present = np.unique(units)
+        means = np.stack([X[units == v].mean(0) for v in present])
+        self.refreshes.append({
+            "step": int(step),
+            "pca": np.round(Z, 4).tolist(),
+            "pca_variance": ratio.round(4).tolist(),
+            "sample_unit": units.tolist(),
+            "sample_cluster": z.tolist(),
+            "units": present.tolist(),
+            "unit_counts": [int((units == v).sum()) for v in present],
+            "unit_gram": np.round(means @ means.T, 5).tolist(),
+            "assign": self.assign.tolist(),
+            "clusters": active.tolist(),
+            "mmd2": np.round(mmd2, 6).tolist(),
+            "graph": np.round(A, 6).tolist(),
+            "utility": np.round(u, 6).tolist(),
+            "cluster_weights": w_a.tolist(),
+        })
+
+    # ------------------------------------------------------------------------------- state
+
+    def result(self) -> Mixture:
+        if self.weight_steps.sum() == 0:
+            return self._current
+        return Mixture(self.domains.names, self.weight_steps)
+
+    def diagnostics(self) -> dict[str, Any]:
+        return {"clusters": self.config.clusters, "refreshes": self.refreshes}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "p": self.p.copy(), "w": self.w.copy(), "assign": self.assign.copy(),
+            "centroids": None if self.centroids is None else self.centroids.copy(),
+            "unit_feat": self.unit_feat.copy(), "unit_seen": self.unit_seen.copy(),
+            "weight_steps": self.weight_steps.copy(), "rng": self.rng.bit_generator.state,
+            "refreshes": list(self.refreshes),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.p = np.asarray(state["p"], dtype=np.float64)
+        self.w = np.asarray(state["w"], dtype=np.float64)
+        self.assign = np.asarray(state["assign"], dtype=np.int64)
+        self.centroids = None if state["centroids"] is None else np.asarray(state["centroids"], dtype=np.float64)
+        self.unit_feat = np.asarray(state["unit_feat"], dtype=np.float64)
+        self.unit_seen = np.asarray(state["unit_seen"], dtype=bool)
+        self.weight_steps = np.asarray(state["weight_steps"], dtype=np.float64)
+        self.rng.bit_generator.state = state["rng"]
+        self.refreshes = list(state["refreshes"])
+        self._current = Mixture(self.domains.names, self.p)

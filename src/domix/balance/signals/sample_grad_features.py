@@ -1,0 +1,151 @@
+"""``sample_grad_features``: per-sample sketches of the LM-head gradient from the normal backward.
+
+For the output layer ``s = W h`` the gradient of one training sequence s is ``G_s = E_s^T H_s`` with
+E_s = dL/dlogits of its positions [T, V] (softmax minus one-hot, scaled by the objective) and H_s its
+final hidden states [T, d]. A V x d matrix per sample is never formed: with two fixed, seeded
+Gaussian projections P1 [V, r1] and P2 [d, r2] (entries N(0, 1/r)),
+
+    f_s = flatten( (E_s P1)^T (H_s P2) ) = flatten( P1^T G_s P2 )     [r1 * r2]
+
+a bilinear sketch whose inner products are unbiased estimates of <G_s, G_t>. Features are
+L2-normalised (DoGraph clusters gradient directions).
+
+E and H are read in the ordinary training step, as ``domain_grad_gram`` does, but with hooks rather
+than a replaced backward: a forward hook on the head keeps its input H and registers a hook on its
+output that receives dL/dlogits during ``loss.backward()``. Nothing changes in the model's gradient,
+and it composes with other signals. Only up to ``max_samples`` sequences per hold are sketched (an
+evenly spaced subset of each batch while room is left), so a method asks for this signal only on
+the few probe steps before it refreshes. With tied embeddings the feature is the head's share of
+the gradient (the final layer), not the input embedding's.
+
+Settings (``mixing.signals.sample_grad_features``): ``r1``, ``r2``, ``max_samples``, ``seed``.
+``value()``: ``{"features": [n, r1*r2] float32, "domains": [n] training-domain ids}``, gathered
+over data-parallel ranks. Extra compute (``extra``): ``sketch_flops`` (the projections' multiply-adds
+x 2) and ``sketch_samples``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ...config import Config, ConfigError
+from . import SIGNALS, Signal, all_reduce_
+
+
+@dataclass
+class SampleGradConfig(Config):
+    r1: int = 16  # projection of the vocabulary side (E_s P1)
+    r2: int = 16  # projection of the hidden side (H_s P2)
+    max_samples: int = 256  # sequences sketched per hold (per rank)
+    seed: int = 0
+
+    def validate(self) -> None:
+        for k in ("r1", "r2", "max_samples"):
+            if getattr(self, k) < 1:
+                raise ConfigError(f"mixing.signals.sample_grad_features.{k} must be positive")
+
+
+class HeadSketch:
+    """Hooks on an output layer that sketch the per-sample weight gradient of selected sequences."""
+
+    def __init__(self, head: torch.nn.Module, r1: int, r2: int, seed: int = 0) -> None:
+        if not isinstance(head, torch.nn.Linear):
+            raise TypeError(f"the output layer is {type(head).__name__}, not nn.Linear: cannot sketch its gradient")
+        V, D = head.weight.shape
+        g = torch.Generator().manual_seed(seed)
+        self.P1_VR = torch.randn(V, r1, generator=g) / r1**0.5
+        self.P2_DR = torch.randn(D, r2, generator=g) / r2**0.5
+        self.select: torch.Tensor | None = None  # rows of the coming batch to sketch
+        self.out: list[torch.Tensor] = []  # features [q, r1 * r2] per backward
+        self.flops = 0
+        self._handle = head.register_forward_hook(self._on_forward)
+
+    def _on_forward(self, module, inputs, logits_BTV):
+        if self.select is None or not logits_BTV.requires_grad:  # not collecting, or evaluation
+            return
+        h_BTD, idx = inputs[0].detach(), self.select
+        self.select = None
+        logits_BTV.register_hook(lambda e_BTV: self._sketch(e_BTV.detach()[idx], h_BTD[idx]))
+
+    def _sketch(self, e_QTV: torch.Tensor, h_QTD: torch.Tensor) -> None:
+        a_QTR = e_QTV.float() @ self.P1_VR
+        b_QTR = h_QTD.float() @ self.P2_DR
+        f_QRR = a_QTR.transpose(1, 2) @ b_QTR
+        self.out.append(torch.nn.functional.normalize(f_QRR.flatten(1), dim=1))
+        Q, T, V = e_QTV.shape
+        r1, r2 = self.P1_VR.shape[1], self.P2_DR.shape[1]
+        self.flops += 2 * Q * T * (V * r1 + h_QTD.shape[2] * r2 + r1 * r2)
+
+    def remove(self) -> None:
+        self._handle.remove()
+
+
+@SIGNALS.register("sample_grad_features")
+class SampleGradFeatures(Signal):
+    Config = SampleGradConfig
+
+    def __init__(self, config: SampleGradConfig, domains, trainer) -> None:
+        super().__init__(config, domains, trainer)
+        self.sketch = HeadSketch(trainer.model.get_output_embeddings(), config.r1, config.r2, config.seed)
+        self.dim = config.r1 * config.r2
+        self.reset()
+
+    def on_batch(self, trainer, dom_B: torch.Tensor) -> None:
+        room = self.config.max_samples - len(self.domains_seen)
+        if room <= 0:
+            return
+        B = len(dom_B)
+        idx = torch.arange(B) if room >= B else torch.linspace(0, B - 1, room).round().long().unique()
+        self.sketch.select = idx
+        self.domains_seen.extend(dom_B[idx].tolist())
+
+    def on_backward(self, trainer) -> None:
+        if self.sketch.out:
+            self.features.extend(self.sketch.out)
+            self.sketch.out = []
+        self.sketch.select = None
+
+    def on_step_end(self, trainer, out) -> None:
+        self.extra["sketch_flops"] += self.sketch.flops
+        self.sketch.flops = 0
+
+    def _local(self) -> tuple[torch.Tensor, torch.Tensor]:
+        n = len(self.domains_seen)
+        feats = torch.cat(self.features) if self.features else torch.zeros(0, self.dim)
+        if len(feats) != n:
+            raise RuntimeError(f"sample_grad_features: {n} samples selected but {len(feats)} sketched "
+                               "(was a backward pass skipped?)")
+        return feats, torch.tensor(self.domains_seen, dtype=torch.long)
+
+    def value(self, trainer) -> dict[str, Any]:
+        feats, dom = self._local()
+        self.extra["sketch_samples"] += len(dom)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            world, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
+            N = self.config.max_samples
+            buf = torch.zeros(world, N, self.dim)
+            ids = torch.full((world, N), -1, dtype=torch.long)
+            buf[rank, : len(dom)], ids[rank, : len(dom)] = feats, dom
+            all_reduce_(buf)
+            all_reduce_(ids.add_(1))  # -1 marks an empty slot; shifted so that the sum is exact
+            keep = (ids - 1 >= 0).flatten()
+            feats, dom = buf.flatten(0, 1)[keep], (ids - 1).flatten()[keep]
+        return {"features": feats.numpy().copy(), "domains": dom.numpy().copy()}
+
+    def reset(self) -> None:
+        self.features: list[torch.Tensor] = []
+        self.domains_seen: list[int] = []
+
+    def close(self) -> None:
+        self.sketch.remove()
+
+    def state_dict(self) -> dict[str, Any]:
+        feats, dom = self._local()
+        return {"features": feats.clone(), "domains": dom.clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.features = [state["features"].clone()] if len(state["domains"]) else []
+        self.domains_seen = [int(d) for d in state["domains"]]
