@@ -8,6 +8,10 @@ round boundary the method has inside that window. Also reports the memory its si
     python benchmarks/overhead.py --method rnb                    # gpt2-small, m = 8 and 64, 50 steps
     python benchmarks/overhead.py --method rnb --mode sketch      # bounded-memory gradient sketch
     python benchmarks/overhead.py --method rnb --quick            # tiny model, 20 steps
+    python benchmarks/overhead.py --method dograph --quick --params '{"clusters": 4}'
+
+A method whose config has ``round_steps`` gets the benchmark's K (``--round-steps``); anything else
+goes through ``--params`` (JSON, applied last) and ``--signals`` (JSON, per-signal settings).
 
 Last line: ``overhead: <ratio>`` (the larger of the per-m median ratios).
 """
@@ -15,10 +19,13 @@ Last line: ``overhead: <ratio>`` (the larger of the per-m median ratios).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import statistics
 import tempfile
 
 from _harness import timed_run
+from domix.balance.base import METHODS
 from domix.train.run import RunConfig, prepare_data
 
 
@@ -32,14 +39,19 @@ def main() -> None:
     ap.add_argument("--round-steps", type=int, default=None, help="the method's round length K")
     ap.add_argument("--mode", default="exact", help="domain_grad_gram mode: exact or sketch")
     ap.add_argument("--rows", type=int, default=1024, help="sketch rows")
+    ap.add_argument("--params", default="{}", help="the method's params as JSON (applied last)")
+    ap.add_argument("--signals", default="{}", help="per-signal settings as JSON, e.g. "
+                    '\'{"sample_grad_features": {"r1": 8}}\'')
     args = ap.parse_args()
     preset = "tiny" if args.quick else "gpt2-small"
     steps = args.steps or (20 if args.quick else 50)
     rounds = args.rounds or (2 if args.quick else 3)
     K = args.round_steps or (10 if args.quick else 50)
     warmup = 3
-    params = {"round_steps": K} if args.method == "rnb" else {}
-    signals = {"domain_grad_gram": {"mode": args.mode, "rows": args.rows}}
+    fields = {f.name for f in dataclasses.fields(METHODS.get(args.method).Config)}
+    params = {"round_steps": K} if "round_steps" in fields else {}
+    params.update(json.loads(args.params))
+    signals = {"domain_grad_gram": {"mode": args.mode, "rows": args.rows}, **json.loads(args.signals)}
     worst = 0.0
     for m in (int(x) for x in args.domains.split(",")):
         run = RunConfig.from_dict(
@@ -83,7 +95,7 @@ def main() -> None:
         ratio = statistics.median(ratios)
         worst = max(worst, ratio)
         print(
-            f"m={m}: {preset}, {steps} steps (K={K}, {args.mode}), median ratio {ratio:.4f} "
+            f"m={m}: {preset}, {steps} steps ({params}, {args.mode}), median ratio {ratio:.4f} "
             f"(min {min(ratios):.4f}, max {max(ratios):.4f}), signal memory {mem / 2**20:.1f} MiB",
             flush=True,
         )
