@@ -43,15 +43,16 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--round-steps", type=int, default=None, help="DoGraph's R and R&B's K")
+    ap.add_argument("--probe-steps", type=int, default=4)
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--cap", type=int, default=None, help="documents per original domain")
     ap.add_argument("--domains", default="subdomain", help="the base partition (training domains)")
     ap.add_argument("--baselines", default="stratified,rnb")
     ap.add_argument("--out", default="runs/dograph_m_sweep")
     args = ap.parse_args()
-    args.steps = args.steps or (100 if args.quick else 600)
+    args.steps = args.steps or (200 if args.quick else 600)
     args.cap = args.cap or (300 if args.quick else None)
-    R = args.round_steps or (20 if args.quick else 50)
+    R = args.round_steps or (25 if args.quick else 50)
     ms = [int(x) for x in (args.ms or ("2,4,8,11,16" if args.quick else "2,4,8,11,16,24")).split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     out = Path(args.out)
@@ -60,10 +61,10 @@ def main() -> None:
     results = io.read_json(res_path) if res_path.exists() else {}
     data = None
     jobs = [(b, 0, {"round_steps": R} if b == "rnb" else {}) for b in args.baselines.split(",") if b]
-    jobs += [("dograph", m, {"clusters": m, "round_steps": R, "probe_steps": 2}) for m in ms]
+    jobs += [("dograph", m, {"clusters": m, "round_steps": R, "probe_steps": args.probe_steps}) for m in ms]
     for method, m, params in jobs:
         for seed in seeds:
-            key = f"{method}|{m}|{seed}|{args.domains}|{args.steps}|{args.preset}"
+            key = f"{method}|{m}|{seed}|{args.domains}|{args.steps}|{args.preset}|{R}"
             if key in results:
                 continue
             cfg = _config(args, out / f"{method}_m{m}_s{seed}", method, params, seed)
@@ -74,7 +75,7 @@ def main() -> None:
             io.write_json(res_path, results)
             print(f"{method:10s} m={m:<3d} seed={seed}: val macro {r.eval.macro:.4f}  worst {r.eval.worst[1]:.4f}",
                   flush=True)
-    rows = [v for k, v in results.items() if k.endswith(f"|{args.domains}|{args.steps}|{args.preset}")]
+    rows = [v for k, v in results.items() if k.endswith(f"|{args.domains}|{args.steps}|{args.preset}|{R}")]
     summary = _plot(rows, out / "m_sweep.png", args)
     io.write_json(out / "summary.json", summary)
     print(json.dumps(summary, indent=1))

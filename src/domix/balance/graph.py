@@ -180,21 +180,25 @@ def laplacian(A_KK: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- the weight update
 
 
-def kl_project(w: np.ndarray, lo: np.ndarray, hi: np.ndarray, iters: int = 100) -> np.ndarray:
+def kl_project(w: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """The KL (I-)projection of positive ``w`` onto {lo <= x <= hi, sum x = 1}: x = clip(c w, lo, hi)
-    with the scalar c found by bisection on log c. Needs sum lo <= 1 <= sum hi."""
+    for the scalar c with sum x = 1. The sum is piecewise linear in c with breakpoints lo/w and
+    hi/w, so c is found exactly: evaluate at every breakpoint, interpolate in the segment that
+    crosses 1. Needs sum lo <= 1 <= sum hi."""
     if lo.sum() > 1 + 1e-12 or hi.sum() < 1 - 1e-12:
         raise ValueError(f"infeasible bounds: sum lo {lo.sum():.4g}, sum hi {hi.sum():.4g}")
-    w = np.maximum(w, 1e-300)
-    a, b = -700.0, 700.0  # log c; clip(c w) sums to sum lo at a and sum hi at b
-    for _ in range(iters):
-        mid = 0.5 * (a + b)
-        if np.clip(np.exp(mid) * w, lo, hi).sum() < 1.0:
-            a = mid
-        else:
-            b = mid
-    x = np.clip(np.exp(0.5 * (a + b)) * w, lo, hi)
-    free = (x > lo) & (x < hi)  # absorb the bisection's last rounding error in the free weights
+    w = np.maximum(np.asarray(w, dtype=np.float64), 1e-300)
+    bps = np.sort(np.concatenate([lo / w, hi / w]))
+    sums = np.clip(bps[:, None] * w[None, :], lo, hi).sum(1)  # non-decreasing in c
+    j = int(np.searchsorted(sums, 1.0))
+    if j == 0:
+        return lo.astype(np.float64).copy()
+    if j == len(bps):
+        return hi.astype(np.float64).copy()
+    s0, s1 = sums[j - 1], sums[j]
+    c = bps[j] if s1 == s0 else bps[j - 1] + (1.0 - s0) * (bps[j] - bps[j - 1]) / (s1 - s0)
+    x = np.clip(c * w, lo, hi)
+    free = (x > lo) & (x < hi)  # absorb the last rounding error in the free weights
     if free.any():
         x[free] += (1.0 - x.sum()) * x[free] / x[free].sum()
     return x
@@ -224,7 +228,11 @@ def eg_solve(u: np.ndarray, L: np.ndarray, w_prev: np.ndarray, gamma: float, bet
     for _ in range(steps):
         grad = -u + gamma * (L @ w) + beta * (np.log(np.maximum(w, 1e-300) / w_prev) + 1.0)
         step = -eta * grad
-        w = kl_project(w * np.exp(step - step.max()), lo, hi)
+        w_new = kl_project(w * np.exp(step - step.max()), lo, hi)
+        done = np.abs(w_new - w).max() < 1e-13
+        w = w_new
+        if done:
+            break
     return w
 
 

@@ -68,7 +68,9 @@ class HeadSketch:
             return
         h_BTD, idx = inputs[0].detach(), self.select
         self.select = None
-        logits_BTV.register_hook(lambda e_BTV: self._sketch(e_BTV.detach()[idx], h_BTD[idx]))
+        every = len(idx) == len(h_BTD)  # the whole batch: no copy of dL/dlogits
+        logits_BTV.register_hook(
+            lambda e_BTV: self._sketch(e_BTV.detach() if every else e_BTV.detach()[idx], h_BTD if every else h_BTD[idx]))
 
     def _sketch(self, e_QTV: torch.Tensor, h_QTD: torch.Tensor) -> None:
         a_QTR = e_QTV.float() @ self.P1_VR
