@@ -5,7 +5,7 @@ and seed, over ``m`` domains (``random:<m>``: documents hashed into m domains, s
 depend on what the domains mean), and times the training steps after a warm-up, including every
 round boundary the method has inside that window. Also reports the memory its signals hold.
 
-    python benchmarks/overhead.py --method rnb                    # gpt2-small, m = 8 and 64, 50 steps
+    python benchmarks/overhead.py --method rnb                    # gpt2-small, m = 8 and 64, 4 x 50 steps
     python benchmarks/overhead.py --method rnb --mode sketch      # bounded-memory gradient sketch
     python benchmarks/overhead.py --method rnb --quick            # tiny model, 20 steps
 
@@ -35,7 +35,7 @@ def main() -> None:
     args = ap.parse_args()
     preset = "tiny" if args.quick else "gpt2-small"
     steps = args.steps or (20 if args.quick else 50)
-    rounds = args.rounds or (2 if args.quick else 3)
+    rounds = args.rounds or (2 if args.quick else 4)  # even: each method goes first equally often
     K = args.round_steps or (10 if args.quick else 50)
     warmup = 3
     params = {"round_steps": K} if args.method == "rnb" else {}
@@ -73,7 +73,7 @@ def main() -> None:
                         signals,
                     )
                     t[name] = res["seconds"]
-                    mem = max(mem, res["signal_bytes"])
+                    mem = max(mem, res["captured"])
                 ratios.append(t[args.method] / t["stratified"])
                 print(
                     f"m={m:<4} round {r}: stratified {t['stratified']:.2f}s  {args.method} {t[args.method]:.2f}s  "

@@ -67,17 +67,18 @@ def plot_mixtures(runs: dict[str, str | Path], out: str | Path, title: str = "Mi
         mix = json.loads((Path(d) / "mixing.json").read_text())
         steps = [h["step"] for h in mix["history"]]
         weights = np.array([h["weights"] for h in mix["history"]])
-        last = max(steps[-1] + 1, *(json.loads(line)["step"] for line in (Path(d) / "metrics.jsonl").open()))
+        logged = (Path(d) / "metrics.jsonl").read_text().splitlines()
+        last = max(steps[-1] + 1, *(json.loads(line)["step"] for line in logged))
         xs = np.repeat(steps + [last], 2)[1:-1]  # step function: weights hold until the next change
         ys = np.repeat(weights, 2, axis=0)
         ax.stackplot(xs, ys.T, labels=mix["domains"] if len(mix["domains"]) <= 12 else None)
+        if len(mix["domains"]) <= 12:
+            ax.legend(fontsize=6, loc="upper right", ncol=2, framealpha=0.6)
         ax.set_title(label)
         ax.set_xlabel("step")
         ax.set_ylim(0, 1)
         ax.set_xlim(0, last)
     axes.flat[0].set_ylabel("weight")
-    if len(mix["domains"]) <= 12:
-        axes.flat[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle(title)
     fig.tight_layout()
     out = Path(out)
