@@ -17,6 +17,16 @@ from domix.train.loop import Trainer
 from domix.train.run import RunConfig, RunData
 
 
+def bench_config(preset: str, steps: int, domains: str = "original", **train: Any) -> RunConfig:
+    """The benchmarks' run: demo corpus, batch 16, no checkpoints, no evaluation inside the loop."""
+    return RunConfig.from_dict({
+        "data": {"domains": domains},
+        "model": {"preset": preset},
+        "train": {"steps": steps, "batch_size": 16, "log_every": 10, "checkpoint_every": 10**9,
+                  "warmup_steps": 2, "progress": False, **train},
+    })
+
+
 def signal_bytes(mixing: MixingCallback) -> int:
     """Memory the open signal collectors hold (their saved state's tensors)."""
     return sum(

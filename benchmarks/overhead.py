@@ -18,8 +18,8 @@ import argparse
 import statistics
 import tempfile
 
-from _harness import timed_run
-from domix.train.run import RunConfig, prepare_data
+from _harness import bench_config, timed_run
+from domix.train.run import prepare_data
 
 
 def main() -> None:
@@ -42,20 +42,7 @@ def main() -> None:
     signals = {"domain_grad_gram": {"mode": args.mode, "rows": args.rows}}
     worst = 0.0
     for m in (int(x) for x in args.domains.split(",")):
-        run = RunConfig.from_dict(
-            {
-                "data": {"domains": f"random:{m}"},
-                "model": {"preset": preset},
-                "train": {
-                    "steps": warmup + steps,
-                    "batch_size": 16,
-                    "log_every": 10,
-                    "checkpoint_every": 10**9,
-                    "warmup_steps": 2,
-                    "progress": False,
-                },
-            }
-        )
+        run = bench_config(preset, warmup + steps, domains=f"random:{m}")
         data = prepare_data(run)
         ratios, mem = [], 0
         with tempfile.TemporaryDirectory() as tmp:

@@ -24,9 +24,9 @@ import tempfile
 import numpy as np
 import torch
 
-from _harness import timed_run
+from _harness import bench_config, timed_run
 from domix.balance.base import Domains, Observation, build_method
-from domix.train.run import RunConfig, prepare_data
+from domix.train.run import prepare_data
 
 
 def rnb_weights(gram, counts, target):
@@ -57,18 +57,7 @@ def main() -> None:
     preset, steps, layers = ("tiny", 20, ["original"]) if args.quick else ("gpt2-small", 50, ["original", "subdomain"])
     headline = None
     for layer in layers:
-        run = RunConfig.from_dict(
-            {
-                "data": {"domains": layer},
-                "model": {"preset": preset},
-                "train": {
-                    "steps": steps,
-                    "batch_size": 16,
-                    "checkpoint_every": 10**9,
-                    "progress": False,
-                },
-            }
-        )
+        run = bench_config(preset, steps, domains=layer, warmup_steps=50)
         data = prepare_data(run)
         def sums(mixing):  # the round's per-domain gradient sums, before the signal closes
             split = mixing.signals["domain_grad_gram"].split
