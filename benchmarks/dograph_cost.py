@@ -24,13 +24,14 @@ import time
 
 import numpy as np
 
+from _harness import bench_config
 from domix.balance.base import Domains, build_method
 from domix.balance.callback import MixingCallback
 from domix.data.sampler import MixtureSampler
 from domix.train.callbacks import Callback
 from domix.train.loop import Trainer
 from domix.train.models import count_parameters
-from domix.train.run import RunConfig, prepare_data
+from domix.train.run import prepare_data
 
 
 class StepClock(Callback):
@@ -60,11 +61,7 @@ def main() -> None:
     preset = "tiny" if args.quick else "gpt2-small"
     steps = args.steps or (60 if args.quick else 200)
     R = args.round_steps or (10 if args.quick else 50)
-    run = RunConfig.from_dict({
-        "data": {"domains": args.domains}, "model": {"preset": preset},
-        "train": {"steps": steps, "batch_size": 16, "log_every": 10**9, "checkpoint_every": 10**9,
-                  "warmup_steps": 2, "progress": False},
-    })
+    run = bench_config(preset, steps, domains=args.domains, log_every=10**9)
     data = prepare_data(run)
     model = run.model.build(data.tokenizer.vocab_size, 0)
     names = data.train.names

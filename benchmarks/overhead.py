@@ -5,7 +5,7 @@ and seed, over ``m`` domains (``random:<m>``: documents hashed into m domains, s
 depend on what the domains mean), and times the training steps after a warm-up, including every
 round boundary the method has inside that window. Also reports the memory its signals hold.
 
-    python benchmarks/overhead.py --method rnb                    # gpt2-small, m = 8 and 64, 50 steps
+    python benchmarks/overhead.py --method rnb                    # gpt2-small, m = 8 and 64, 4 x 50 steps
     python benchmarks/overhead.py --method rnb --mode sketch      # bounded-memory gradient sketch
     python benchmarks/overhead.py --method rnb --quick            # tiny model, 20 steps
     python benchmarks/overhead.py --method dograph --quick --params '{"clusters": 4}'
@@ -24,9 +24,9 @@ import json
 import statistics
 import tempfile
 
-from _harness import timed_run
+from _harness import bench_config, timed_run
 from domix.balance.base import METHODS
-from domix.train.run import RunConfig, prepare_data
+from domix.train.run import prepare_data
 
 
 def main() -> None:
@@ -45,7 +45,7 @@ def main() -> None:
     args = ap.parse_args()
     preset = "tiny" if args.quick else "gpt2-small"
     steps = args.steps or (20 if args.quick else 50)
-    rounds = args.rounds or (2 if args.quick else 3)
+    rounds = args.rounds or (2 if args.quick else 4)  # even: each method goes first equally often
     K = args.round_steps or (10 if args.quick else 50)
     warmup = 3
     fields = {f.name for f in dataclasses.fields(METHODS.get(args.method).Config)}
@@ -54,20 +54,7 @@ def main() -> None:
     signals = {"domain_grad_gram": {"mode": args.mode, "rows": args.rows}, **json.loads(args.signals)}
     worst = 0.0
     for m in (int(x) for x in args.domains.split(",")):
-        run = RunConfig.from_dict(
-            {
-                "data": {"domains": f"random:{m}"},
-                "model": {"preset": preset},
-                "train": {
-                    "steps": warmup + steps,
-                    "batch_size": 16,
-                    "log_every": 10,
-                    "checkpoint_every": 10**9,
-                    "warmup_steps": 2,
-                    "progress": False,
-                },
-            }
-        )
+        run = bench_config(preset, warmup + steps, domains=f"random:{m}")
         data = prepare_data(run)
         ratios, mem = [], 0
         with tempfile.TemporaryDirectory() as tmp:
@@ -85,7 +72,7 @@ def main() -> None:
                         signals,
                     )
                     t[name] = res["seconds"]
-                    mem = max(mem, res["signal_bytes"])
+                    mem = max(mem, res["captured"])
                 ratios.append(t[args.method] / t["stratified"])
                 print(
                     f"m={m:<4} round {r}: stratified {t['stratified']:.2f}s  {args.method} {t[args.method]:.2f}s  "

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from _harness import timed_run
+from _harness import bench_config, timed_run
 from domix.data.sampler import MixtureSampler
 from domix.train.loop import lr_lambda
-from domix.train.run import RunConfig, prepare_data
+from domix.train.run import prepare_data
 
 
 def bare_loop(model, data, batches, cfg, warmup: int) -> float:
@@ -76,20 +76,7 @@ def main() -> None:
     steps = args.steps or (10 if args.quick else 25)
     rounds = args.rounds or (4 if args.quick else 6)
     warmup = 3
-    run = RunConfig.from_dict(
-        {
-            "model": {"preset": preset},
-            "train": {
-                "steps": warmup + steps,
-                "batch_size": 16,
-                "log_every": 10,
-                "checkpoint_every": 10**9,
-                "warmup_steps": 2,
-                "progress": True,
-                "bf16": args.bf16,
-            },
-        }
-    )
+    run = bench_config(preset, warmup + steps, progress=True, bf16=args.bf16)
     data = prepare_data(run)
     cfg = run.train
     # the domix loop draws from a sampler with this seed; the bare loop gets the same draws

@@ -28,7 +28,7 @@ from .train.run import RunConfig, RunResult, prepare_data, train
 DEMO_TOKENS = 393_216  # 192 steps of 16 x 128 tokens
 DEMO_K = 10
 DEMO_DOCS_PER_DOMAIN = 2000
-DEMO_ROUND_STEPS = 32  # R&B's K: 6 rounds in 192 steps
+DEMO_PARAMS = {"rnb": {"round_steps": 32}}  # R&B's K: 6 rounds in 192 steps
 RUNS = (("stratified", "original"), ("proportional", "original"), ("rnb", "original"),
         ("stratified", "regrouped"), ("rnb", "regrouped"))
 
@@ -47,7 +47,8 @@ def demo_config(out_dir: str | Path = "runs/demo", tokens: int = DEMO_TOKENS, se
 
 def run_demo(out_dir: str | Path = "runs/demo", tokens: int = DEMO_TOKENS, seed: int = 0, k: int = DEMO_K,
              runs: tuple[tuple[str, str], ...] = RUNS, progress: bool = True,
-             max_docs_per_domain: int | None = DEMO_DOCS_PER_DOMAIN) -> dict[str, RunResult]:
+             max_docs_per_domain: int | None = DEMO_DOCS_PER_DOMAIN,
+             params: dict[str, dict] = DEMO_PARAMS) -> dict[str, RunResult]:
     from .regroup import RegroupConfig, regroup
 
     out_dir = Path(out_dir)
@@ -63,12 +64,16 @@ def run_demo(out_dir: str | Path = "runs/demo", tokens: int = DEMO_TOKENS, seed:
           f"report {rg.path / 'report.md'}", flush=True)
     data["regrouped"] = prepare_data(base.merge([f"data.domains=regrouped:{rg.name}"]))
     results: dict[str, RunResult] = {}
+    dirs: dict[str, Path] = {}
     for method, layer in runs:
         label = f"{method} / {layer}"
         print(f"== {label}: {len(data[layer].train.names)} domains, {tokens:,} tokens", flush=True)
-        params = [f"mixing.params.round_steps={DEMO_ROUND_STEPS}"] if method == "rnb" else []
+        sets = [f"mixing.params.{k}={v}" for k, v in params.get(method, {}).items()]
+        # a run's folder names what it depends on, so a rerun with other settings never resumes it
+        tag = f"{layer}{'-' + rg.name if layer == 'regrouped' else ''}-seed{seed}-{tokens}tok"
+        dirs[label] = out_dir / f"{method}-{tag}"
         cfg = base.merge([f"mixing.method={method}", f"data.domains={data[layer].domains.spec}",
-                          f"out_dir={out_dir / f'{method}-{layer}'}", *params])
+                          f"out_dir={dirs[label]}", *sets])
         results[label] = train(cfg, resume=True, data=data[layer])
         print(f"   mixture: {results[label].mixture}", flush=True)
     evals = {label: r.eval for label, r in results.items()}
@@ -76,7 +81,6 @@ def run_demo(out_dir: str | Path = "runs/demo", tokens: int = DEMO_TOKENS, seed:
     for line in ablation_lines(evals):
         print(line)
     io.write_text(out_dir / "table.md", loss_table(evals, markdown=True) + "\n\n" + "\n".join(ablation_lines(evals)) + "\n")
-    dirs = {label: out_dir / f"{m}-{layer}" for (m, layer), label in zip(runs, results)}
     plot_loss_curves(dirs, out_dir / "loss_curves.png", title=f"demo corpus, tiny GPT-2, {tokens:,} tokens per run")
     plot_mixtures({lab: d for lab, d in dirs.items() if not lab.startswith("stratified")}, out_dir / "mixtures.png",
                   title="mixture weights over training")

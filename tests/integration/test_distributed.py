@@ -20,3 +20,21 @@ def test_two_ranks_compute_the_same_rnb_mixture_as_one_process(tmp_path, micro_c
     single = train(cfg.merge([f"out_dir={tmp_path / 'single'}", "train.batch_size=4"]))
     assert np.allclose(ranks[0]["mixture_weights"], single.mixture.weights, atol=1e-5)
     assert ranks[0]["eval"]["macro"] == pytest.approx(single.summary["eval"]["macro"], abs=1e-4)
+
+
+@pytest.mark.distributed
+def test_two_ranks_resume_mid_round_to_the_uninterrupted_mixture(tmp_path, micro_config):
+    """Each rank's partial-round gradient sums are rank-local: the checkpoint must hold all of them."""
+    from domix.train.checkpoint import list_checkpoints
+
+    cfg = micro_config(tmp_path / "ddp", steps=9, batch_size=2, eval_every=9, checkpoint_every=3).merge(
+        ["mixing.method=rnb", "mixing.params.round_steps=4"])
+    full = launch(cfg, nproc=2)
+    steps = [s for s, _ in list_checkpoints(tmp_path / "ddp")]
+    assert steps[-2:] == [6, 9]
+    # "interrupt" after step 6, mid-way through round 2 (steps 4-7, rebalanced at 8): drop the last
+    # checkpoint and resume from 6
+    dict(list_checkpoints(tmp_path / "ddp"))[9].unlink()
+    resumed = launch(cfg, nproc=2, resume=True)
+    assert resumed[0]["mixture_weights"] == pytest.approx(full[0]["mixture_weights"], abs=1e-6)
+    assert not np.allclose(full[0]["mixture_weights"], 0.2)

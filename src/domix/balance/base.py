@@ -81,6 +81,9 @@ class MixingMethod:
     def update(self, obs: Observation) -> Proposal:
         raise NotImplementedError
 
+    def finish(self, steps: int) -> None:
+        """Training ended ``steps`` steps into the current hold (no update follows them)."""
+
     def result(self) -> Mixture:
         """The mixture to use in a later run (static methods: their weights)."""
         if self._current is None:

@@ -15,6 +15,7 @@ import torch
 
 from .. import io
 from ..train.callbacks import Callback, StepOutput
+from ..train.checkpoint import ResumeError
 from ..types import Mixture
 from .base import Domains, MixingMethod, Observation, Proposal
 from .signals import SIGNALS, Signal
@@ -51,6 +52,9 @@ class MixingCallback(Callback):
             self._apply(trainer, log=True)
             return
         state, self._pending = self._pending, None  # resuming: the saved state wins over start()
+        if state.get("identity") != self._identity():
+            raise ResumeError(f"refusing to resume: the checkpoint was written by mixing {state.get('identity')}, "
+                              f"this run asks for {self._identity()}. Use a new out_dir.")
         self.method.load_state_dict(state["method"])
         self.proposal = Proposal(Mixture(self.domains.names, state["weights"]), state["hold_steps"],
                                  frozenset(state["signals"]), state["loss_weights"])
@@ -98,6 +102,9 @@ class MixingCallback(Callback):
             s.on_step_end(trainer, out)
 
     def on_train_end(self, trainer: Trainer) -> None:
+        self.method.finish(self.steps)
+        for name in list(self.signals):
+            self._close(name)
         if trainer.rank == 0:
             diag = getattr(self.method, "diagnostics", lambda: {})()
             io.write_json(trainer.out_dir / "mixing.json", {
@@ -107,6 +114,16 @@ class MixingCallback(Callback):
                 "extra_compute": dict(self.total_extra()),
                 "diagnostics": diag,
             })
+
+    def _identity(self) -> dict[str, Any]:
+        """What a checkpoint's mixing state belongs to: the method, its parameters, signal settings."""
+        return {"method": type(self.method).__name__, "params": self.method.config.to_dict(),
+                "signals": self.signal_configs}
+
+    def _close(self, name: str) -> None:
+        s = self.signals.pop(name)
+        self.extra.update(s.extra)
+        s.close()
 
     def total_extra(self) -> Counter[str]:
         total = Counter(self.extra)
@@ -119,9 +136,7 @@ class MixingCallback(Callback):
         trainer.sampler.set_weights(p.weights.weights)
         trainer.loss_weights = None if p.loss_weights is None else torch.as_tensor(p.loss_weights, dtype=torch.float64)
         for name in set(self.signals) - set(p.signals):  # stop collecting what is no longer asked for
-            s = self.signals.pop(name)
-            self.extra.update(s.extra)
-            s.close()
+            self._close(name)
         for name in sorted(set(p.signals) - set(self.signals)):
             cls = SIGNALS.get(name)
             cfg = cls.Config.from_dict(self.signal_configs.get(name, {}), _path=f"mixing.signals.{name}")
@@ -136,6 +151,7 @@ class MixingCallback(Callback):
     def state_dict(self) -> dict[str, Any]:
         p = self.proposal
         return {
+            "identity": self._identity(),
             "method": self.method.state_dict(),
             "weights": p.weights.weights.copy(),
             "hold_steps": p.hold_steps,

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .. import io
+from .plots import pyplot, save_figure
 
 
 def unit_groups(data, spec: str = "original") -> list[str]:
@@ -65,11 +66,7 @@ def _refreshes(mixing_json: str | Path) -> list[dict[str, Any]]:
 def plot_feature_pca(mixing_json: str | Path, groups: list[str], out: str | Path, panels: int = 4) -> Path:
     """PCA of the per-sample gradient features at ``panels`` refreshes spread over training,
     coloured by each sample's group (original domain), plus the separation R^2 over training."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     refs = _refreshes(mixing_json)
     pick = sorted(set(np.linspace(0, len(refs) - 1, min(panels, len(refs))).round().astype(int).tolist()))
     names = sorted(set(groups))
@@ -96,18 +93,13 @@ def plot_feature_pca(mixing_json: str | Path, groups: list[str], out: str | Path
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     fig.suptitle("Per-sample LM-head gradient features (PCA), coloured by original domain", fontsize=10)
-    fig.tight_layout()
     return _save(fig, out)
 
 
 def plot_domain_graph(mixing_json: str | Path, out: str | Path, refresh: int = -1) -> Path:
     """The domain graph of one refresh: nodes placed by classical MDS of MMD^2, size = weight,
     edge width = A_jk; the label of each node lists its weight and its largest base units."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     data = io.read_json(mixing_json)
     r = _refreshes(mixing_json)[refresh]
     clusters, A, w = r["clusters"], np.asarray(r["graph"]), np.asarray(r["cluster_weights"])
@@ -137,16 +129,9 @@ def plot_domain_graph(mixing_json: str | Path, out: str | Path, refresh: int = -
     ax.set_title(f"DoGraph domain graph at step {r['step']} (edges: exp(-MMD^2/sigma^2), kNN)", fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
-    fig.tight_layout()
     return _save(fig, out)
 
 
 def _save(fig, out: str | Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with io.atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return out
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    return save_figure(fig, out)

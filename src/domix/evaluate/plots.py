@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from .. import io
 from ..train.metrics import read_metrics
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the file-only Agg backend (imported on first use: it is slow to import)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, out: str | Path) -> Path:
+    """Lay out, write the PNG atomically, and free the figure."""
+    out = Path(out)
+    fig.tight_layout()
+    with io.atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    pyplot().close(fig)
+    return out
 
 
 def plot_loss_curves(
@@ -16,10 +40,7 @@ def plot_loss_curves(
 
     ``runs`` maps a label to a run's out_dir (its metrics.jsonl is read). Returns the PNG path.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     series: dict[str, list[dict]] = {
         label: read_metrics(Path(d) / "metrics.jsonl", "eval") for label, d in runs.items()
@@ -44,44 +65,28 @@ def plot_loss_curves(
         ax.axis("off")
     axes.flat[0].legend(fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(out)
-    with io.atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def plot_mixtures(runs: dict[str, str | Path], out: str | Path, title: str = "Mixture weights") -> Path:
     """Stacked areas of the domain weights over training steps, one panel per run (``mixing.json``)."""
-    import json
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(runs), figsize=(4.6 * len(runs), 3.4), squeeze=False)
     for ax, (label, d) in zip(axes.flat, runs.items()):
         mix = json.loads((Path(d) / "mixing.json").read_text())
         steps = [h["step"] for h in mix["history"]]
         weights = np.array([h["weights"] for h in mix["history"]])
-        last = max(steps[-1] + 1, *(json.loads(line)["step"] for line in (Path(d) / "metrics.jsonl").open()))
+        logged = (Path(d) / "metrics.jsonl").read_text().splitlines()
+        last = max(steps[-1] + 1, *(json.loads(line)["step"] for line in logged))
         xs = np.repeat(steps + [last], 2)[1:-1]  # step function: weights hold until the next change
         ys = np.repeat(weights, 2, axis=0)
         ax.stackplot(xs, ys.T, labels=mix["domains"] if len(mix["domains"]) <= 12 else None)
+        if len(mix["domains"]) <= 12:
+            ax.legend(fontsize=6, loc="upper right", ncol=2, framealpha=0.6)
         ax.set_title(label)
         ax.set_xlabel("step")
         ax.set_ylim(0, 1)
         ax.set_xlim(0, last)
     axes.flat[0].set_ylabel("weight")
-    if len(mix["domains"]) <= 12:
-        axes.flat[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(out)
-    with io.atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)

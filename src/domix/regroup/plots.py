@@ -10,30 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import io
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, out: Path) -> Path:
-    plt = _plt()
-    fig.tight_layout()
-    with io.atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return out
+from ..evaluate.plots import pyplot, save_figure
 
 
 def plot_k_curve(curve: list[dict[str, Any]], key: str, best: int, out: str | Path) -> Path:
     """Score against k (silhouette, or proxy validation loss), the chosen k marked."""
-    plt = _plt()
+    plt = pyplot()
     ks = [r["k"] for r in curve]
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     ax.plot(ks, [r[key] for r in curve], marker="o")
@@ -43,7 +25,7 @@ def plot_k_curve(curve: list[dict[str, Any]], key: str, best: int, out: str | Pa
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title("choosing k")
-    return _save(fig, Path(out))
+    return save_figure(fig, Path(out))
 
 
 def pca_2d(x_ND: np.ndarray) -> np.ndarray:
@@ -63,7 +45,7 @@ def plot_map(
     out: str | Path,
 ) -> Path:
     """Two panels of the same PCA projection: coloured by cluster, and by original domain."""
-    plt = _plt()
+    plt = pyplot()
     xy = pca_2d(emb_SD)
     fig, axes = plt.subplots(1, 2, figsize=(11, 5), sharex=True, sharey=True)
     for ax, labels, names, title in (
@@ -81,4 +63,4 @@ def plot_map(
             ax.legend(markerscale=3, fontsize=7, loc="best", ncol=1 + len(names) // 11)
     axes[0].set_ylabel("PC 2")
     fig.suptitle(f"PCA map of {len(xy):,} training documents")
-    return _save(fig, Path(out))
+    return save_figure(fig, Path(out))

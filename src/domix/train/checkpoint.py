@@ -14,6 +14,11 @@ from typing import Any
 import torch
 
 from .. import io
+from ..config import ConfigError
+
+
+class ResumeError(ConfigError):
+    """A checkpoint that does not belong to this run (other data, schedule, method or settings)."""
 
 _NAME = re.compile(r"^step_(\d+)\.pt$")
 

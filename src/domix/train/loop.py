@@ -219,10 +219,9 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> None:
+        state = self.state_dict()  # on every rank: callbacks may reduce rank-local state
         if self.rank == 0:
-            ckpt.save_checkpoint(
-                self.out_dir, self.step, self.state_dict(), self.cfg.keep_checkpoints
-            )
+            ckpt.save_checkpoint(self.out_dir, self.step, state, self.cfg.keep_checkpoints)
         if self.distributed:
             torch.distributed.barrier()
 
@@ -240,12 +239,12 @@ class Trainer:
             if self.fingerprints.get(k) != v
         }
         if changed:
-            raise RuntimeError(
+            raise ckpt.ResumeError(
                 f"refusing to resume {path}: the data changed since it was saved "
                 f"({', '.join(changed)} fingerprints differ). Use a new out_dir."
             )
         if state["total_steps"] != self.total_steps:
-            raise RuntimeError(
+            raise ckpt.ResumeError(
                 f"refusing to resume {path}: it was for {state['total_steps']} steps, "
                 f"this run has {self.total_steps} (the schedule would differ)"
             )

@@ -98,14 +98,19 @@ def test_unsorted_batch_other_architecture_and_bf16():
     b.set_domains(dom[perm])
     _token_loss(shuffled_model, x[perm]).mean().backward()
     assert torch.allclose(a.acc, b.acc, rtol=1e-5, atol=1e-8)
-    bf = _model(tie=True)
+    # bf16 autocast, unsorted batch: every parameter's gradient matches plain autograd's up to
+    # bf16 rounding
+    plain, bf = _model(tie=True), _model(tie=True)
     c = HeadSplit(bf.get_output_embeddings(), m=4)
-    c.set_domains(dom)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        logits = bf(input_ids=x[:, :-1]).logits
-    F.cross_entropy(logits.float().flatten(0, 1), x[:, 1:].flatten()).backward()
-    w = bf.get_output_embeddings().weight
-    assert w.grad.dtype == torch.float32 and torch.isfinite(w.grad).all() and c.acc.abs().sum() > 0
+    c.set_domains(dom[perm])
+    for model in (plain, bf):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model(input_ids=x[perm][:, :-1]).logits
+        F.cross_entropy(logits.float().flatten(0, 1), x[perm][:, 1:].flatten()).backward()
+    for (name, p), q in zip(plain.named_parameters(), bf.parameters()):
+        assert q.grad.dtype == torch.float32
+        assert torch.allclose(p.grad, q.grad, rtol=0.05, atol=0.02 * p.grad.abs().max().item()), name
+    assert all(c.acc[d].abs().sum() > 0 for d in dom.unique().tolist())
 
 
 def test_sketch_gram_estimates_the_exact_gram():
@@ -124,7 +129,8 @@ def test_sketch_gram_estimates_the_exact_gram():
         assert sk.acc.shape == (4, 64, 64) and sk.nbytes < exact.nbytes
         errors.append(sk.gram()[0] - want)
     scale = np.abs(want).max()
-    assert np.abs(np.mean(errors, axis=0)).max() < np.abs(errors).max()  # errors average out
+    # unbiased: averaging 8 seeds shrinks the error well below a single sketch's typical error
+    assert np.abs(np.mean(errors, axis=0)).max() < 0.6 * np.mean([np.abs(e).max() for e in errors])
     assert np.abs(np.mean(errors, axis=0)).max() / scale < 0.1
     sk.reset()
     assert sk.acc.abs().sum() == 0 and sk.counts.sum() == 0

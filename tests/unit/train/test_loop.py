@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from domix.train.callbacks import Callback
+from domix.train.checkpoint import ResumeError
 from domix.train.run import prepare_data, train
 
 PERF = ("perf/", "time/")
@@ -52,9 +53,11 @@ def test_resume_on_changed_data_is_refused(tmp_path, micro_config):
     cfg = micro_config(tmp_path / "run", steps=4, checkpoint_every=2)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, callbacks=[Interrupt(at=3)])
-    with pytest.raises(RuntimeError, match="domains.*fingerprints differ"):
+    with pytest.raises(ResumeError, match="domains.*fingerprints differ"):
         train(cfg.merge(["data.domains=subdomain"]), resume=True)
-    with pytest.raises(RuntimeError, match="it was for 4 steps"):
+    with pytest.raises(ResumeError, match="mixing.*RnB"):  # another method's state is not loaded
+        train(cfg.merge(["mixing.method=rnb"]), resume=True)
+    with pytest.raises(ResumeError, match="it was for 4 steps"):
         train(cfg.merge(["train.steps=6"]), resume=True)
 
 
@@ -115,6 +118,9 @@ def test_rnb_resumes_mid_round_exactly(tmp_path, micro_config, mode):
     assert [h["step"] for h in mixing["history"]] == [0, 4, 8]
     assert not np.allclose(mixing["history"][-1]["weights"], 0.2)  # R&B moved the mixture
     assert len(mixing["diagnostics"]["gram_per_round"]) == 2
+    # the result averages every mixture trained on by its steps, the last, partial round included
+    w = [np.asarray(h["weights"]) for h in mixing["history"]]
+    assert np.allclose(mixing["result"], (4 * w[0] + 4 * w[1] + 2 * w[2]) / 10)
 
 
 def test_dograph_resumes_mid_probe_exactly(tmp_path, micro_config):

@@ -141,6 +141,9 @@ class DoGraph(MixingMethod):
         info = self._refresh(obs.signals[SIGNAL], obs.step)
         return self._train(self.config.round_steps, info)
 
+    def finish(self, steps: int) -> None:
+        self.weight_steps += self.p * steps  # the last, unfinished hold counts in result() too
+
     # ------------------------------------------------------------------------------- refresh
 
     def _refresh(self, sig: dict[str, Any], step: int) -> dict[str, float]:

@@ -90,6 +90,9 @@ class RnB(MixingMethod):
         self._current = Mixture(self.domains.names, new)
         return self._proposal(info)
 
+    def finish(self, steps: int) -> None:
+        self.weight_steps += self.weights * steps  # the last round counts in result() too
+
     def _proposal(self, info: dict[str, float]) -> Proposal:
         return Proposal(self._current, self.config.round_steps, frozenset({SIGNAL}), info=info)
 

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ...config import Config, ConfigError
+from ...train.checkpoint import ResumeError
 from . import SIGNALS, Signal, all_reduce_
 
 
@@ -60,7 +61,8 @@ class _SplitHead(torch.autograd.Function):
         h_BTD, w_VD = ctx.saved_tensors
         dtype = e_BTV.dtype
         grad_h = (e_BTV @ w_VD.to(dtype)).to(h_BTD.dtype) if ctx.needs_input_grad[0] else None
-        grad_w = ctx.split.weight_grad(e_BTV, h_BTD.to(dtype)).to(w_VD.dtype)
+        # the per-domain blocks and their sum in fp32 (under bf16 autocast: one rounding, not m)
+        grad_w = ctx.split.weight_grad(e_BTV.float(), h_BTD.float()).to(w_VD.dtype)
         grad_b = e_BTV.sum((0, 1)).to(w_VD.dtype) if ctx.has_bias else None
         return grad_h, grad_w, grad_b, None
 
@@ -118,8 +120,7 @@ class HeadSplit:
 
     def gram(self) -> tuple[np.ndarray, np.ndarray]:
         """(<g_i, g_j> over the round, examples per domain), summed over ranks."""
-        acc = all_reduce_(self.acc.clone()) if torch.distributed.is_initialized() else self.acc
-        counts = all_reduce_(self.counts.clone())
+        acc, counts = all_reduce_(self.acc), all_reduce_(self.counts)  # in place: reset() follows
         flat = acc.flatten(1)
         gram = (flat @ flat.t()).double()
         return gram.numpy(), counts.numpy()
@@ -157,8 +158,16 @@ class DomainGradGram(Signal):
         self.split.acc = torch.zeros(0)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"acc": self.split.acc.clone(), "counts": self.split.counts.clone()}
+        # The accumulators are rank-local: save their sum over ranks (every rank calls this) and,
+        # on resume, give it all to rank 0, so the round's Gram is the same as uninterrupted.
+        return {"acc": all_reduce_(self.split.acc.clone()), "counts": all_reduce_(self.split.counts.clone()),
+                "mode": self.config.mode, "rows": self.config.rows}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.split.acc.copy_(state["acc"])
-        self.split.counts.copy_(state["counts"])
+        saved = (state.get("mode"), state.get("rows"))
+        if state["acc"].shape != self.split.acc.shape:
+            raise ResumeError(f"cannot resume domain_grad_gram: the checkpoint's accumulator (mode, rows) = "
+                               f"{saved} does not fit this run's ({self.config.mode}, {self.config.rows})")
+        first = not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
+        self.split.acc.copy_(state["acc"] if first else torch.zeros_like(state["acc"]))
+        self.split.counts.copy_(state["counts"] if first else torch.zeros_like(state["counts"]))
