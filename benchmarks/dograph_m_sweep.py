@@ -119,8 +119,8 @@ def _plot(rows, path: Path, args) -> dict:
 def _analysis(rows, out: Path, args, data) -> None:
     from domix.evaluate.dograph_plots import plot_domain_graph, plot_feature_pca, unit_groups
 
-    dg = sorted((r for r in rows if r["method"] == "dograph"), key=lambda r: r["macro"])
-    if not dg:
+    dg = sorted((r for r in rows if r["method"] == "dograph"), key=lambda r: (abs(r["m"] - 11), r["macro"]))
+    if not dg:  # the figures for the paper's m = 11, or the m closest to it
         return
     mixing = Path(dg[0]["out_dir"]) / "mixing.json"
     if data is None:

@@ -127,6 +127,7 @@ def plot_domain_graph(mixing_json: str | Path, out: str | Path, refresh: int = -
         text += f" +{len(members) - 3}" if len(members) > 3 else ""
         ax.annotate(text, P[i], fontsize=7, ha="center", va="bottom", xytext=(0, 8), textcoords="offset points")
     ax.set_title(f"DoGraph domain graph at step {r['step']} (edges: exp(-MMD^2/sigma^2), kNN)", fontsize=10)
+    ax.margins(0.25)
     ax.set_xticks([])
     ax.set_yticks([])
     return _save(fig, out)
