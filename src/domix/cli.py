@@ -263,7 +263,7 @@ def methods() -> None:
         typer.echo(f"  {name:<14} signals: {sig:<28} extra: {cls.cost or 'none':<66} {cls.reference}")
     typer.echo("\nmulti-stage methods (domix mix <name>: stages of ordinary runs -> an artifact)")
     for name, cls in PIPELINES.items():
-        sig = ", ".join(sorted(cls.signals | {"eval_loss"})) if cls.signals else "eval loss of each run"
+        sig = ", ".join(sorted(cls.signals)) or "val loss of each run"
         typer.echo(f"  {name:<14} signals: {sig:<28} extra: {cls.cost:<66} {cls.reference}")
 
 
