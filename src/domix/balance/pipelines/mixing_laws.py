@@ -65,7 +65,7 @@ def _fit_one(P: np.ndarray, y: np.ndarray, rng: np.random.Generator, starts: int
             e = np.exp(P @ theta[2:])
             J = np.concatenate([e[:, None], np.ones((N, 1)), (theta[0] * e)[:, None] * P], 1)
             H, g = J.T @ J, J.T @ r
-            step = np.linalg.solve(H + lam * (np.diag(np.diag(H)) + 1e-12 * np.eye(m + 2)), -g)
+            step = np.linalg.lstsq(H + lam * np.diag(np.diag(H) + 1e-9), -g, rcond=None)[0]
             cand = theta + step
             rc = resid(cand)
             new = float(rc @ rc) if np.all(np.isfinite(rc)) else np.inf

@@ -60,25 +60,27 @@ def swarm_sampler(prior: np.ndarray, cfg: RegMixConfig, rng: np.random.Generator
     tempered = prior ** cfg.temperature
     tempered /= tempered.sum()
     strengths = np.logspace(np.log10(cfg.min_strength), np.log10(cfg.max_strength), 15)
-    out: list[np.ndarray] = []
+    chunks: list[np.ndarray] = []
+    total = 0
     for _ in range(200):  # rounds of proposals; rejection rarely needs more than one
         x = dirichlet_mixtures(rng, tempered, max(4 * n, 1024), strengths)
         x = x[(x <= bound[None, :] + 1e-12).all(1)]
         if round_:
             x = np.where(x < cfg.minimum, 0.0, x)
             x = x[x.sum(1) > 0]
-            x /= x.sum(1, keepdims=True)
-            x = np.round(x / cfg.minimum) * cfg.minimum
+            x = np.round(x / x.sum(1, keepdims=True) / cfg.minimum) * cfg.minimum
             x = x[x.sum(1) > 0]
             x /= x.sum(1, keepdims=True)
-        out.extend(x)
-        if round_:
-            out = list(np.unique(np.round(np.asarray(out), 10), axis=0))
-        if len(out) >= n:
+            chunks = [np.unique(np.round(np.concatenate([*chunks, x]), 10), axis=0)]
+            total = len(chunks[0])
+        else:
+            chunks.append(x)
+            total += len(x)
+        if total >= n:
             break
-    if len(out) < n:
+    if total < n:
         raise ConfigError(f"mix.regmix: could not draw {n} distinct mixtures within max_usage")
-    out = np.asarray(out)
+    out = np.concatenate(chunks)
     return out[rng.permutation(len(out))[:n]]
 
 
