@@ -66,7 +66,7 @@ class DoReMi(MixingMethod):
     Config = DoReMiConfig
     signals = frozenset({SIGNAL})
     reference = "Xie et al. 2023, DoReMi (NeurIPS 2023, arXiv 2305.10429)"
-    cost = "reference run + proxy run (1 extra forward/step); `domix mix doremi`"
+    cost = "reference + proxy runs (`domix mix doremi`); proxy: +1 forward/step"
 
     def start(self, domains: Domains) -> Proposal:
         self.domains = domains

@@ -72,7 +72,7 @@ class SkillIt(MixingMethod):
     Config = SkillItConfig
     signals = frozenset({SIGNAL})
     reference = "Chen et al. 2023, Skill-it! (NeurIPS 2023, arXiv 2307.14430)"
-    cost = "m short single-domain runs (graph, `domix mix skillit`) + 1 eval pass per round"
+    cost = "m single-domain runs (`domix mix skillit`) + 1 eval pass/round"
 
     def start(self, domains: Domains) -> Proposal:
         self.domains = domains
