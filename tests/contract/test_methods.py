@@ -21,6 +21,10 @@ def _fake_gram(m, rng, counts):
 FAKES = {
     "domain_grad_gram": lambda m, rng, counts, constant: _fake_gram(m, rng, counts),
     "eval_loss": lambda m, rng, counts, constant: np.full(m, 3.0) if constant else 3 + rng.random(m),
+    "excess_loss": lambda m, rng, counts, constant: {
+        "excess": counts * 128 * (0.5 if constant else rng.random(m)),
+        "tokens": counts * 128.0,
+    },
 }
 
 
