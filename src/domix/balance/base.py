@@ -69,6 +69,7 @@ class MixingMethod:
     Config: ClassVar[type[Config]] = Config
     signals: ClassVar[frozenset[str]] = frozenset()  # what the method reads (for `domix methods`)
     reference: ClassVar[str] = ""
+    cost: ClassVar[str] = ""  # extra compute in words, e.g. "m+1 backward passes per step"
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else self.Config()
