@@ -10,7 +10,10 @@ import pytest
 
 from domix.balance.base import METHODS, Domains, Observation, build_method
 
-FAKE_PARAMS = {"fixed": {"weights": {"d0": 2.0, "d1": 1.0}}}
+FAKE_PARAMS = {
+    "fixed": {"weights": {"d0": 2.0, "d1": 1.0}},
+    "aioli": {"round_steps": 1000},  # the probes of 50 domains take 4 * 4 * 50 = 800 steps
+}
 
 
 def _fake_gram(m, rng, counts):
