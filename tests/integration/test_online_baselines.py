@@ -41,7 +41,7 @@ EXTRA = {"odm": set(), "ado": set(), "doge": {"backward_passes", "forward_passes
 
 @pytest.mark.parametrize("method", list(CASES))
 def test_trains_and_resumes_mid_hold_exactly(tmp_path, micro_config, method):
-    cfg = micro_config(tmp_path / "full", steps=10, checkpoint_every=3).merge([f"mixing.method={method}", *CASES[method]])
+    cfg = micro_config(tmp_path / "full", steps=10, checkpoint_every=3, eval_every=10).merge([f"mixing.method={method}", *CASES[method]])
     full = train(cfg)
     cut = cfg.merge([f"out_dir={tmp_path / 'cut'}"])
     with pytest.raises(KeyboardInterrupt):
