@@ -42,6 +42,7 @@ def test_recovers_a_planted_a_and_takes_the_exponentiated_step():
     want = np.exp(2 * 0.5 * A.sum(0))  # two rounds of log p += eta * sum_i A_ij from uniform
     assert np.allclose(proposals[-1].weights.weights, want / want.sum())
     assert np.argmax(proposals[-1].weights.weights) == 2  # the column with the largest total effect
+    assert aioli.result() == proposals[-1].weights  # the latest learned mixture
 
 
 def test_noisy_evaluations_still_rank_the_columns():

@@ -30,7 +30,8 @@ Where domix chooses (the protocol asks for the evaluation at the end of a hold):
   code's optional static "prior" phase. ``round_steps`` must exceed P (a clear error otherwise).
 - A domain whose validation loss is NaN (no validation sequences) contributes no drop (0).
 - m = 1: nothing to mix; the single domain is trained on to the end.
-- ``result()``: the step-weighted average of every mixture trained on (probes included).
+- ``result()``: the latest p (the method is online; the probes average to uniform and the last
+  stretch on p is never reported back, so a step average would hide what was learned).
 """
 
 from __future__ import annotations
@@ -105,7 +106,6 @@ class Aioli(MixingMethod):
         self.rng = np.random.Generator(np.random.PCG64(cfg.seed))
         self.log_w = np.zeros(m)
         self.weights = np.full(m, 1.0 / m)
-        self.weight_steps = np.zeros(m)
         self.rounds = 0
         self.ema_A: np.ndarray | None = None
         self.order: list[int] = []  # probe order of the current round; empty: training on p
@@ -117,7 +117,6 @@ class Aioli(MixingMethod):
         return self._proposal()
 
     def update(self, obs: Observation) -> Proposal:
-        self.weight_steps += self._current.weights * obs.steps
         if len(self.domains) == 1:
             return self._proposal()
         loss = np.asarray(obs.signals[SIGNAL], dtype=np.float64)
@@ -162,9 +161,7 @@ class Aioli(MixingMethod):
                         info={"probe": -1.0, "rounds": float(self.rounds)})
 
     def result(self) -> Mixture:
-        if self.weight_steps.sum() == 0:
-            return Mixture(self.domains.names, self.weights)
-        return Mixture(self.domains.names, self.weight_steps)
+        return Mixture(self.domains.names, self.weights)
 
     def diagnostics(self) -> dict[str, Any]:
         return {"probe_mixtures": self.Q.tolist(), "rounds": self.history}
@@ -172,7 +169,7 @@ class Aioli(MixingMethod):
     def state_dict(self) -> dict[str, Any]:
         return {
             "rng": self.rng.bit_generator.state, "log_w": self.log_w.copy(), "weights": self.weights.copy(),
-            "weight_steps": self.weight_steps.copy(), "rounds": self.rounds,
+            "rounds": self.rounds,
             "ema_A": None if self.ema_A is None else self.ema_A.copy(), "order": list(self.order),
             "probe": self.probe, "B": self.B.copy(), "prev_loss": self.prev_loss.copy(),
             "history": list(self.history), "current": self._current.weights.copy(),
@@ -182,7 +179,6 @@ class Aioli(MixingMethod):
         self.rng.bit_generator.state = state["rng"]
         self.log_w = np.asarray(state["log_w"], dtype=np.float64).copy()
         self.weights = np.asarray(state["weights"], dtype=np.float64).copy()
-        self.weight_steps = np.asarray(state["weight_steps"], dtype=np.float64).copy()
         self.rounds = int(state["rounds"])
         self.ema_A = None if state["ema_A"] is None else np.asarray(state["ema_A"], dtype=np.float64).copy()
         self.order, self.probe = [int(j) for j in state["order"]], int(state["probe"])
