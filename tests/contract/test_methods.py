@@ -10,7 +10,10 @@ import pytest
 
 from domix.balance.base import METHODS, Domains, Observation, build_method
 
-FAKE_PARAMS = {"fixed": {"weights": {"d0": 2.0, "d1": 1.0}}}
+FAKE_PARAMS = {
+    "fixed": {"weights": {"d0": 2.0, "d1": 1.0}},
+    "aioli": {"round_steps": 1000},  # the probes of 50 domains take 4 * 4 * 50 = 800 steps
+}
 
 
 def _fake_gram(m, rng, counts):
@@ -18,8 +21,17 @@ def _fake_gram(m, rng, counts):
     return {"gram": g @ g.T, "counts": counts.astype(float)}
 
 
+def _fake_alignment(m, rng, counts, constant):
+    present = counts > 0
+    align = np.zeros(m) if constant else np.where(present, rng.normal(size=m), 0.0)
+    norm = np.where(present, 1.0 if constant else 1 + rng.random(m), 0.0)
+    return {"align": align[None], "norm": norm[None], "present": present[None], "lr": np.array([1e-3]),
+            "val_loss": np.array([3.0])}
+
+
 FAKES = {
     "domain_grad_gram": lambda m, rng, counts, constant: _fake_gram(m, rng, counts),
+    "grad_alignment": _fake_alignment,
     "eval_loss": lambda m, rng, counts, constant: np.full(m, 3.0) if constant else 3 + rng.random(m),
     "excess_loss": lambda m, rng, counts, constant: {
         "excess": counts * 128 * (0.5 if constant else rng.random(m)),

@@ -218,6 +218,7 @@ class Trainer:
             "fingerprints": self.fingerprints,
             "total_steps": self.total_steps,
             "last_eval": None if self.last_eval is None else vars(self.last_eval),
+            "metrics_records": self.metrics.records,
         }
 
     def save_checkpoint(self) -> None:
@@ -260,7 +261,7 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         self.step = state["step"]
         self.last_eval = EvalResult(**state["last_eval"]) if state.get("last_eval") else None
-        self.metrics.rewind(self.step)
+        self.metrics.rewind(self.step, state.get("metrics_records"))
         if self.rank == 0:
             print(f"resumed from {path} at step {self.step}", flush=True)
 
