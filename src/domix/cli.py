@@ -256,10 +256,7 @@ def methods() -> None:
 
     typer.echo("online and static methods (domix train --set mixing.method=<name>)")
     for name, cls in METHODS.items():
-        sig = (
-            ", ".join(sorted(cls.signals | {"train_loss"} if cls.signals else ()))
-            or "none (static)"
-        )
+        sig = "none (static)" if cls.static else ", ".join(sorted(cls.signals | {"train_loss"}))
         typer.echo(f"  {name:<14} signals: {sig:<28} extra: {cls.cost or 'none':<66} {cls.reference}")
     typer.echo("\nmulti-stage methods (domix mix <name>: stages of ordinary runs -> an artifact)")
     for name, cls in PIPELINES.items():

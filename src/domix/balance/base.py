@@ -71,6 +71,7 @@ class MixingMethod:
     signals: ClassVar[frozenset[str]] = frozenset()  # what the method reads (for `domix methods`)
     reference: ClassVar[str] = ""
     cost: ClassVar[str] = ""  # extra compute beyond the training run, in words (for `domix methods`)
+    static: ClassVar[bool] = False  # weights fixed before training (reads no training signal)
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else self.Config()

@@ -19,6 +19,8 @@ from ..base import METHODS, Domains, MixingMethod, Observation, Proposal
 
 
 class _Static(MixingMethod):
+    static = True
+
     def weights(self, domains: Domains) -> np.ndarray:
         raise NotImplementedError
 
