@@ -7,6 +7,7 @@ domix corpus info demo
 domix train --config configs/tiny.yaml --set train.steps=50
 domix regroup run demo --k 8                       # semantic domains -> data.domains=regrouped:k8
 domix methods
+domix mix regmix -c configs/tiny.yaml --out runs/regmix         # multi-stage: DoReMi, RegMix, ...
 """
 
 from __future__ import annotations
@@ -244,18 +245,62 @@ def demo(
 
 @app.command()
 def methods() -> None:
-    """List the registered mixing methods, the signals they read and their references.
+    """List every mixing method: the signals it reads, its extra compute and its paper.
+
+    Online methods run inside `domix train`; multi-stage ones are run with `domix mix <name>`.
 
     Example: domix methods
     """
     from .balance.base import METHODS
+    from .balance.pipelines import PIPELINES
 
+    typer.echo("online and static methods (domix train --set mixing.method=<name>)")
     for name, cls in METHODS.items():
-        sig = (
-            ", ".join(sorted(cls.signals | {"train_loss"} if cls.signals else ()))
-            or "none (static)"
-        )
-        typer.echo(f"{name:<16} signals: {sig:<40} {cls.reference}")
+        sig = "none (static)" if cls.static else ", ".join(sorted(cls.signals | {"train_loss"}))
+        typer.echo(f"  {name:<14} signals: {sig:<28} extra: {cls.cost or 'none':<66} {cls.reference}")
+    typer.echo("\nmulti-stage methods (domix mix <name>: stages of ordinary runs -> an artifact)")
+    for name, cls in PIPELINES.items():
+        sig = ", ".join(sorted(cls.signals)) or "val loss of each run"
+        typer.echo(f"  {name:<14} signals: {sig:<28} extra: {cls.cost:<66} {cls.reference}")
+
+
+@app.command()
+def mix(
+    method: Annotated[str, typer.Argument(help="doremi, regmix, mixing_laws or skillit (see domix methods)")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="the run config of every stage's runs")],
+    out: Annotated[Path, typer.Option(help="pipeline folder: stages, markers, the artifact")],
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="run config override: key.path=value (repeatable)")
+    ] = None,
+    params: Annotated[
+        list[str] | None, typer.Option("--param", help="method parameter: runs=16 (repeatable)")
+    ] = None,
+) -> None:
+    """Run a multi-stage mixing method; write the mixture (or graph) a later run trains with.
+
+    Every stage is an ordinary training run cached in --out; rerunning the same command skips the
+    finished stages and resumes an interrupted one. Prints the artifact and how to train with it.
+
+    Example (CPU, ~1 minute): domix mix doremi -c configs/tiny.yaml --out runs/doremi --set train.steps=40
+    Others:  domix mix regmix -c configs/tiny.yaml --out runs/regmix --set train.steps=40 --param runs=8
+    """
+    from .balance.pipelines import PipelineError, build_pipeline
+    from .config import ConfigError
+    from .corpus import CorpusError
+    from .train.run import RunConfig
+
+    try:
+        cfg = RunConfig.from_yaml(config).merge(overrides or [])
+        art = build_pipeline(method, cfg, out, params or []).run()
+    except (ConfigError, CorpusError, PipelineError, KeyError, ImportError, FileNotFoundError) as e:
+        _fail(e)
+    if art.mixture is not None:
+        typer.echo(f"\n{method} mixture:")
+        for d, w in art.mixture.as_dict().items():
+            typer.echo(f"  {d:<24}{w:.4f}")
+    typer.echo("extra compute: " + ", ".join(f"{k} {v:,.0f}" for k, v in art.extra.items()))
+    typer.echo(f"wrote {art.path}")
+    typer.echo("train with: domix train -c CONFIG " + " ".join(f"--set {o}" for o in art.train_with))
 
 
 @regroup_app.command("run")

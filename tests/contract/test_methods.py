@@ -10,12 +10,23 @@ import pytest
 
 from domix.balance.base import METHODS, Domains, Observation, build_method
 
-FAKE_PARAMS = {"fixed": {"weights": {"d0": 2.0, "d1": 1.0}}}
+FAKE_PARAMS = {
+    "fixed": {"weights": {"d0": 2.0, "d1": 1.0}},
+    "aioli": {"round_steps": 1000},  # the probes of 50 domains take 4 * 4 * 50 = 800 steps
+}
 
 
 def _fake_gram(m, rng, counts):
     g = rng.normal(size=(m, 16)) * counts[:, None]
     return {"gram": g @ g.T, "counts": counts.astype(float)}
+
+
+def _fake_alignment(m, rng, counts, constant):
+    present = counts > 0
+    align = np.zeros(m) if constant else np.where(present, rng.normal(size=m), 0.0)
+    norm = np.where(present, 1.0 if constant else 1 + rng.random(m), 0.0)
+    return {"align": align[None], "norm": norm[None], "present": present[None], "lr": np.array([1e-3]),
+            "val_loss": np.array([3.0])}
 
 
 def _fake_sample_features(m, rng, counts):
@@ -29,7 +40,12 @@ def _fake_sample_features(m, rng, counts):
 
 FAKES = {
     "domain_grad_gram": lambda m, rng, counts, constant: _fake_gram(m, rng, counts),
+    "grad_alignment": _fake_alignment,
     "eval_loss": lambda m, rng, counts, constant: np.full(m, 3.0) if constant else 3 + rng.random(m),
+    "excess_loss": lambda m, rng, counts, constant: {
+        "excess": counts * 128 * (0.5 if constant else rng.random(m)),
+        "tokens": counts * 128.0,
+    },
     "sample_grad_features": lambda m, rng, counts, constant: (
         {"features": np.ones((8, 16), np.float32), "domains": np.flatnonzero(counts > 0)[:1].repeat(8)}
         if constant else _fake_sample_features(m, rng, counts)),

@@ -61,6 +61,7 @@ def test_every_command_help_shows_an_example():
         ["train"],
         ["demo"],
         ["methods"],
+        ["mix"],
         ["regroup", "run"],
         ["regroup", "show"],
         ["regroup", "list"],
@@ -70,10 +71,26 @@ def test_every_command_help_shows_an_example():
         assert r.exit_code == 0 and "Example" in r.output, cmd
 
 
-def test_methods_lists_the_static_methods():
+def test_methods_lists_every_method_with_signals_cost_and_reference():
+    from domix.balance.base import METHODS
+    from domix.balance.pipelines import PIPELINES
+
     r = runner.invoke(app, ["methods"])
     assert r.exit_code == 0
-    assert all(m in r.output for m in ("stratified", "proportional", "fixed"))
+    lines = r.output.splitlines()
+    for name, cls in [*METHODS.items(), *PIPELINES.items()]:
+        line = next(x for x in lines if x.split() and x.split()[0] == name and cls.reference in x)
+        assert "signals:" in line and "extra:" in line
+    assert "excess_loss" in r.output and "domix mix doremi" in r.output
+
+
+def test_mix_unknown_method_and_bad_param_fail_clearly(tmp_path):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("model:\n  preset: micro\n")
+    r = runner.invoke(app, ["mix", "regmx", "-c", str(cfg), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "Did you mean 'regmix'" in r.output
+    r = runner.invoke(app, ["mix", "regmix", "-c", str(cfg), "--out", str(tmp_path / "o"), "--param", "runz=3"])
+    assert r.exit_code == 2 and "unknown key 'runz'" in r.output
 
 
 def test_regroup_commands_run_show_list_and_fail_clearly(demo_corpus):

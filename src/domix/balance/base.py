@@ -15,6 +15,7 @@ Every method registers by name in ``METHODS`` (one file in ``balance/methods/``)
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -69,11 +70,16 @@ class MixingMethod:
     Config: ClassVar[type[Config]] = Config
     signals: ClassVar[frozenset[str]] = frozenset()  # what the method reads (for `domix methods`)
     reference: ClassVar[str] = ""
+    cost: ClassVar[str] = ""  # extra compute beyond the training run, in words (for `domix methods`)
+    static: ClassVar[bool] = False  # weights fixed before training (reads no training signal)
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else self.Config()
         self.domains: Domains | None = None
         self._current: Mixture | None = None
+        # compute spent before this run to make what the method reads (a multi-stage pipeline's
+        # runs, carried in its artifact); set by start(), added to the run's extra compute
+        self.extra: Counter[str] = Counter()
 
     def start(self, domains: Domains) -> Proposal:
         raise NotImplementedError

@@ -126,6 +126,12 @@ class MixingCallback(Callback):
         s.close()
 
     def total_extra(self) -> Counter[str]:
+        """This run's extra compute (signals) plus what the method's artifact cost to make."""
+        total = self._run_extra()
+        total.update(self.method.extra)
+        return total
+
+    def _run_extra(self) -> Counter[str]:
         total = Counter(self.extra)
         for s in self.signals.values():
             total.update(s.extra)
@@ -162,7 +168,7 @@ class MixingCallback(Callback):
             "tokens": self.tokens.copy(),
             "steps": self.steps,
             "history": [(s, w.tolist()) for s, w in self.history],
-            "extra": dict(self.total_extra()),  # collectors restart their own counts on resume
+            "extra": dict(self._run_extra()),  # collectors restart their own counts on resume
             "signal_states": {name: s.state_dict() for name, s in self.signals.items()},
         }
 

@@ -117,6 +117,7 @@ class Trainer:
         self.domain_evaluator: Evaluator | None = None  # validation loss of the training domains
         self.step = 0
         self.last_eval: EvalResult | None = None
+        self.batch_BT: torch.Tensor | None = None
 
     def objective(self, loss_BT: torch.Tensor, dom_B: torch.Tensor) -> torch.Tensor:
         """Token mean, or sum_d w_d * (mean loss of domain d in the batch) with loss weights."""
@@ -130,6 +131,7 @@ class Trainer:
 
     def train_step(self, dom_B: np.ndarray, seq_B: np.ndarray) -> StepOutput:
         batch_BT = torch.from_numpy(self.train.gather(dom_B, seq_B))
+        self.batch_BT = batch_BT  # the step's tokens [B, T+1], for signals that need them (DoReMi)
         dom = torch.from_numpy(dom_B)
         for cb in self.callbacks:
             cb.on_batch(self, dom)
@@ -216,6 +218,7 @@ class Trainer:
             "fingerprints": self.fingerprints,
             "total_steps": self.total_steps,
             "last_eval": None if self.last_eval is None else vars(self.last_eval),
+            "metrics_records": self.metrics.records,
         }
 
     def save_checkpoint(self) -> None:
@@ -258,7 +261,7 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         self.step = state["step"]
         self.last_eval = EvalResult(**state["last_eval"]) if state.get("last_eval") else None
-        self.metrics.rewind(self.step)
+        self.metrics.rewind(self.step, state.get("metrics_records"))
         if self.rank == 0:
             print(f"resumed from {path} at step {self.step}", flush=True)
 

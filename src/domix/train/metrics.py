@@ -18,8 +18,11 @@ class MetricsSink:
         self.path = Path(path)
         self.enabled = enabled
         self._tb = None
+        self.records = 0  # lines in the file (a checkpoint stores it: see ``rewind``)
         if enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.exists():
+                self.records = sum(1 for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip())
             if tensorboard:
                 try:
                     from torch.utils.tensorboard import SummaryWriter
@@ -34,20 +37,26 @@ class MetricsSink:
         record = {"step": step, "kind": kind, **{k: _clean(v) for k, v in metrics.items()}}
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+        self.records += 1
         if self._tb is not None:
             for k, v in metrics.items():
                 if isinstance(v, (int, float)) and math.isfinite(v):
                     self._tb.add_scalar(k, v, step)
 
-    def rewind(self, step: int) -> None:
-        """Drop records after ``step`` (on resume, so the file equals an uninterrupted run's)."""
+    def rewind(self, step: int, records: int | None = None) -> None:
+        """Drop records after ``step`` (on resume, so the file equals an uninterrupted run's).
+
+        With ``records`` (the count a checkpoint saved), keep exactly the first ``records`` lines:
+        this also drops what was logged at ``step`` after the checkpoint was written (a mixing
+        method's update at the start of the next step), which the resumed run logs again."""
         if not self.enabled or not self.path.exists():
             return
-        kept = [
-            line
-            for line in self.path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line)["step"] <= step
-        ]
+        lines = [line for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if records is not None:
+            kept = lines[:records]
+        else:
+            kept = [line for line in lines if json.loads(line)["step"] <= step]
+        self.records = len(kept)
         from ..io import write_text
 
         write_text(self.path, "".join(line + "\n" for line in kept))

@@ -102,6 +102,7 @@ class DoGraph(MixingMethod):
     Config = DoGraphConfig
     signals = frozenset({SIGNAL})
     reference = "Xu et al. 2026, DoGraph (arXiv 2604.07963); graph, objective and schedule: domix"
+    cost = "LM-head gradient sketch on probe_steps of every R steps (no extra pass)"
 
     def start(self, domains: Domains) -> Proposal:
         self.domains = domains

@@ -56,6 +56,7 @@ class RnB(MixingMethod):
     Config = RnBConfig
     signals = frozenset({SIGNAL})
     reference = "Ge et al. 2025, R&B (arXiv 2505.00358)"
+    cost = "none: per-domain LM-head gradients from the normal backward"
 
     def start(self, domains: Domains) -> Proposal:
         self.domains = domains

@@ -7,16 +7,20 @@ fixed:         p = the user's weights (by name, missing names get 0) or a saved 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ... import io
 from ...config import Config, ConfigError
 from ...types import Mixture
 from ..base import METHODS, Domains, MixingMethod, Observation, Proposal
 
 
 class _Static(MixingMethod):
+    static = True
+
     def weights(self, domains: Domains) -> np.ndarray:
         raise NotImplementedError
 
@@ -71,5 +75,7 @@ class Fixed(_Static):
     def weights(self, domains: Domains) -> np.ndarray:
         if self.config.path:
             m = Mixture.load(self.config.path)
+            # a multi-stage method's artifact carries what it cost; the run reports it
+            self.extra = Counter(io.read_json(self.config.path).get("extra_compute", {}))
             return Mixture.from_mapping(m.as_dict(), domains.names).weights
         return Mixture.from_mapping(self.config.weights, domains.names).weights
