@@ -6,27 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from domix.train.callbacks import Callback
 from domix.train.run import train
-
-PERF = ("perf/", "time/")
-
-
-class Interrupt(Callback):
-    name = "interrupt"
-
-    def __init__(self, at):
-        self.at = at
-
-    def on_step_start(self, trainer, step):
-        if step == self.at:
-            raise KeyboardInterrupt
-
-
-def _metrics(out_dir):
-    rows = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if not k.startswith(PERF)} for r in rows]
-
+from support import Interrupt, metrics_rows
 
 CASES = {
     "odm": [],
@@ -49,11 +30,11 @@ def test_trains_and_resumes_mid_hold_exactly(tmp_path, micro_config, method):
     resumed = train(cut, resume=True)
     assert resumed.summary["mixture"] == full.summary["mixture"]
     assert resumed.summary["extra_compute"] == full.summary["extra_compute"]
-    assert _metrics(tmp_path / "cut") == _metrics(tmp_path / "full")
+    assert metrics_rows(tmp_path / "cut") == metrics_rows(tmp_path / "full")
     mixing = json.loads((tmp_path / "full" / "mixing.json").read_text())
     assert not np.allclose(mixing["history"][-1]["weights"], 0.2) or method == "doge"
     assert set(full.summary["extra_compute"]) == EXTRA[method]
-    mix_rows = [r for r in _metrics(tmp_path / "full") if r["kind"] == "mix"]
+    mix_rows = [r for r in metrics_rows(tmp_path / "full") if r["kind"] == "mix"]
     if method == "doge":  # sampling stays uniform; the objective's weights move
         assert full.summary["extra_compute"]["backward_passes"] >= 10 * 2
         assert mix_rows[-1]["extra/backward_passes"] > 0

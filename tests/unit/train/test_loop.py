@@ -4,29 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from domix.train.callbacks import Callback
 from domix.train.checkpoint import ResumeError
 from domix.train.run import prepare_data, train
-
-PERF = ("perf/", "time/")
-
-
-class Interrupt(Callback):
-    """Simulates a killed job: raises once the run reaches ``at`` completed steps."""
-
-    name = "interrupt"
-
-    def __init__(self, at):
-        self.at = at
-
-    def on_step_start(self, trainer, step):
-        if step == self.at:
-            raise KeyboardInterrupt
-
-
-def _metrics(out_dir):
-    rows = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if not k.startswith(PERF)} for r in rows]
+from support import Interrupt, metrics_rows
 
 
 def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path, micro_config):
@@ -42,7 +22,7 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path, micro_config)
     resumed = train(cut, resume=True)
     assert resumed.summary["steps"] == full.summary["steps"] == 8
     assert resumed.summary["eval"] == full.summary["eval"]
-    assert _metrics(tmp_path / "cut") == _metrics(tmp_path / "full")
+    assert metrics_rows(tmp_path / "cut") == metrics_rows(tmp_path / "full")
     a = torch.load(sorted((tmp_path / "full" / "checkpoints").glob("*.pt"))[-1], weights_only=False)
     b = torch.load(sorted((tmp_path / "cut" / "checkpoints").glob("*.pt"))[-1], weights_only=False)
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
@@ -65,12 +45,12 @@ def test_training_learns_and_logs_stable_metric_names(tmp_path, micro_config):
     cfg = micro_config(tmp_path / "run", steps=24, eval_every=12, lr=1e-2)
     data = prepare_data(cfg)
     result = train(cfg, data=data)
-    evals = [r for r in _metrics(tmp_path / "run") if r["kind"] == "eval"]
+    evals = [r for r in metrics_rows(tmp_path / "run") if r["kind"] == "eval"]
     assert len(evals) == 2 and evals[-1]["loss/val_macro"] < evals[0]["loss/val_macro"]
-    first_train = next(r for r in _metrics(tmp_path / "run") if r["kind"] == "train")
+    first_train = next(r for r in metrics_rows(tmp_path / "run") if r["kind"] == "train")
     assert {"loss/train", "lr", "grad_norm", "tokens"} <= set(first_train)
     assert {f"loss/train/{d}" for d in data.train.names} <= set(first_train)
-    mix = next(r for r in _metrics(tmp_path / "run") if r["kind"] == "mix")
+    mix = next(r for r in metrics_rows(tmp_path / "run") if r["kind"] == "mix")
     assert mix == {"step": 0, "kind": "mix", **{f"mix/weight/{d}": 0.2 for d in data.train.names}}
     assert set(result.summary["eval"]["per_domain"]) == set(data.eval.names)
     assert result.eval.worst[1] == max(result.eval.loss)
@@ -113,7 +93,7 @@ def test_rnb_resumes_mid_round_exactly(tmp_path, micro_config, mode):
         train(cut, callbacks=[Interrupt(at=7)])  # last checkpoint at step 6: mid-way through round 2
     resumed = train(cut, resume=True)
     assert resumed.summary["mixture"] == full.summary["mixture"]
-    assert _metrics(tmp_path / "cut") == _metrics(tmp_path / "full")
+    assert metrics_rows(tmp_path / "cut") == metrics_rows(tmp_path / "full")
     mixing = json.loads((tmp_path / "full" / "mixing.json").read_text())
     assert [h["step"] for h in mixing["history"]] == [0, 4, 8]
     assert not np.allclose(mixing["history"][-1]["weights"], 0.2)  # R&B moved the mixture
@@ -136,7 +116,7 @@ def test_dograph_resumes_mid_probe_exactly(tmp_path, micro_config):
         train(cut, callbacks=[Interrupt(at=10)], data=data)  # last checkpoint at step 8: mid-probe
     resumed = train(cut, resume=True, data=data)
     assert resumed.summary["mixture"] == full.summary["mixture"]
-    assert _metrics(tmp_path / "cut") == _metrics(tmp_path / "full")
+    assert metrics_rows(tmp_path / "cut") == metrics_rows(tmp_path / "full")
     mixing = json.loads((tmp_path / "full" / "mixing.json").read_text())
     refreshes = mixing["diagnostics"]["refreshes"]
     assert [r["step"] for r in refreshes] == [5, 10]  # warm-up 5 steps, then every 5
