@@ -60,6 +60,7 @@ def test_every_command_help_shows_an_example():
         ["corpus", "info"],
         ["train"],
         ["demo"],
+        ["compare"],
         ["methods"],
         ["mix"],
         ["regroup", "run"],
@@ -110,3 +111,13 @@ def test_regroup_commands_run_show_list_and_fail_clearly(demo_corpus):
     assert r.exit_code == 2 and "error: k=100000 is larger than" in r.output
     r = runner.invoke(app, ["regroup", "run", ref, "--k", "3", "--model", "/no/such/model"])
     assert r.exit_code == 2 and "/no/such/model does not exist" in r.output
+
+
+def test_compare_refuses_bad_grids_before_any_work(tmp_path):
+    r = runner.invoke(app, ["compare", "--out", str(tmp_path / "c"), "--methods", "stratified,rbn"])
+    assert r.exit_code == 2 and "Did you mean 'rnb'" in r.output
+    r = runner.invoke(app, ["compare", "--out", str(tmp_path / "c"), "--domains", "original,subdomain"])
+    assert r.exit_code == 2 and "'subdomain' is not one of" in r.output
+    r = runner.invoke(app, ["compare", "--out", str(tmp_path / "c"), "--set", "seedz=[1]"])
+    assert r.exit_code == 2 and "unknown key 'seedz'" in r.output
+    assert not (tmp_path / "c" / "runs").exists()

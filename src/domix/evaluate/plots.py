@@ -69,9 +69,14 @@ def plot_loss_curves(
 
 
 def plot_mixtures(runs: dict[str, str | Path], out: str | Path, title: str = "Mixture weights") -> Path:
-    """Stacked areas of the domain weights over training steps, one panel per run (``mixing.json``)."""
+    """Stacked areas of the domain weights over training steps, one panel per run (``mixing.json``),
+    four panels a row."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(runs), figsize=(4.6 * len(runs), 3.4), squeeze=False)
+    cols = min(4, len(runs))
+    rows_n = math.ceil(len(runs) / cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4.6 * cols, 3.4 * rows_n), squeeze=False)
+    for ax in list(axes.flat)[len(runs):]:
+        ax.axis("off")
     for ax, (label, d) in zip(axes.flat, runs.items()):
         mix = json.loads((Path(d) / "mixing.json").read_text())
         steps = [h["step"] for h in mix["history"]]
@@ -87,6 +92,7 @@ def plot_mixtures(runs: dict[str, str | Path], out: str | Path, title: str = "Mi
         ax.set_xlabel("step")
         ax.set_ylim(0, 1)
         ax.set_xlim(0, last)
-    axes.flat[0].set_ylabel("weight")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("weight")
     fig.suptitle(title)
     return save_figure(fig, out)

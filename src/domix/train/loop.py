@@ -118,6 +118,13 @@ class Trainer:
         self.step = 0
         self.last_eval: EvalResult | None = None
         self.batch_BT: torch.Tensor | None = None
+        self.wall_before = 0.0  # training seconds of earlier sessions of this run (resume)
+        self._clock = time.perf_counter()
+
+    @property
+    def wall_s(self) -> float:
+        """Seconds this run has spent in ``fit`` (training, evaluation, checkpoints), over resumes."""
+        return self.wall_before + time.perf_counter() - self._clock
 
     def objective(self, loss_BT: torch.Tensor, dom_B: torch.Tensor) -> torch.Tensor:
         """Token mean, or sum_d w_d * (mean loss of domain d in the batch) with loss weights."""
@@ -157,6 +164,7 @@ class Trainer:
     def fit(self, resume: bool = False) -> EvalResult | None:
         if resume:
             self._resume()
+        self._clock = time.perf_counter()
         for cb in self.callbacks:
             cb.on_train_start(self)
         window = _Window(self.m)
@@ -219,6 +227,7 @@ class Trainer:
             "total_steps": self.total_steps,
             "last_eval": None if self.last_eval is None else vars(self.last_eval),
             "metrics_records": self.metrics.records,
+            "wall_s": self.wall_s,
         }
 
     def save_checkpoint(self) -> None:
@@ -260,6 +269,7 @@ class Trainer:
                 cb.load_state_dict(state["callbacks"][cb.name])
         torch.set_rng_state(state["torch_rng"])
         self.step = state["step"]
+        self.wall_before = state.get("wall_s", 0.0)
         self.last_eval = EvalResult(**state["last_eval"]) if state.get("last_eval") else None
         self.metrics.rewind(self.step, state.get("metrics_records"))
         if self.rank == 0:

@@ -181,6 +181,7 @@ def train(
         "steps": trainer.step,
         "tokens": trainer.step * cfg.train.batch_size * data.train.context_length * world,
         "parameters": count_parameters(model),
+        "wall_s": round(trainer.wall_s, 3),
         "mixture": method.result().as_dict(),
         "extra_compute": dict(mixing.total_extra()),
         "epochs": dict(zip(data.train.names, sampler.epochs.round(4).tolist())),

@@ -87,3 +87,10 @@ def test_regmix_pipeline_on_real_proxy_runs(tmp_path, micro_config):
 def test_every_pipeline_declares_reference_and_cost():
     for name, cls in PIPELINES.items():
         assert cls.reference and cls.cost and cls.name == name
+
+
+def test_skillit_single_domain_runs_default_to_a_tenth_of_a_token_budget(tmp_path, micro_config):
+    cfg = _cfg(micro_config, tmp_path / "unused", steps=4).merge([f"train.tokens={20 * 4 * 64}"])  # 20 steps
+    assert cfg.train.total_steps(64) == 20 and cfg.train.steps == 4
+    art = build_pipeline("skillit", cfg, tmp_path / "sk").run()
+    assert json.loads(art.path.read_text())["steps"] == 2  # a tenth of 20, not of train.steps

@@ -55,12 +55,13 @@ class Pipeline:
     cost: ClassVar[str] = ""
     name: ClassVar[str] = ""
 
-    def __init__(self, run_cfg: RunConfig, out: str | Path, config: Config | None = None) -> None:
+    def __init__(self, run_cfg: RunConfig, out: str | Path, config: Config | None = None,
+                 data: RunData | None = None) -> None:
         self.run_cfg = run_cfg
         self.out = Path(out)
         self.config = config if config is not None else self.Config()
         self.extra: Counter[str] = Counter()
-        self._data: RunData | None = None
+        self._data = data  # prepared from run_cfg on first use when not given
 
     def run(self) -> Artifact:
         raise NotImplementedError
@@ -141,6 +142,7 @@ class Pipeline:
             "forward_passes": steps + evals * math.ceil(eval_seqs / cfg.train.eval_batch_size),
             "backward_passes": steps,
             "eval_tokens": evals * eval_seqs * ev.context_length,
+            "wall_s": summary.get("wall_s", 0.0),
         })
         cost.update(summary.get("extra_compute", {}))
         return dict(cost)
@@ -160,14 +162,15 @@ PIPELINES: Registry[type[Pipeline]] = Registry("multi-stage method", package="do
 
 
 def build_pipeline(name: str, run_cfg: RunConfig, out: str | Path,
-                   params: list[str] | dict[str, Any] | None = None) -> Pipeline:
-    """``params``: a dotlist (``["runs=16"]``) or a mapping of the pipeline's Config fields."""
+                   params: list[str] | dict[str, Any] | None = None, data: RunData | None = None) -> Pipeline:
+    """``params``: a dotlist (``["runs=16"]``) or a mapping of the pipeline's Config fields;
+    ``data``: ``prepare_data(run_cfg)`` when the caller already has it."""
     cls = PIPELINES.get(name)
     if isinstance(params, dict) or params is None:
         cfg = cls.Config.from_dict(params or {}, _path=f"mix.{name}")
     else:
         cfg = cls.Config().merge(params)
-    return cls(run_cfg, out, cfg)
+    return cls(run_cfg, out, cfg, data)
 
 
 def dirichlet_mixtures(rng: np.random.Generator, prior: np.ndarray, n: int,

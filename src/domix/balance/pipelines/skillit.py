@@ -29,7 +29,7 @@ from . import PIPELINES, Artifact, Pipeline
 
 @dataclass
 class SkillItPipelineConfig(Config):
-    steps: int | None = None  # per single-domain run; default: a tenth of train.steps (>= 1)
+    steps: int | None = None  # per single-domain run; default: a tenth of the run's steps (>= 1)
     # passed on to the online run it prints
     eta: float = 0.2
     window: int = 3
@@ -51,7 +51,7 @@ class SkillItPipeline(Pipeline):
     def run(self) -> Artifact:
         self.begin()
         names = self.data.train.names
-        steps = self.config.steps or max(1, self.run_cfg.train.steps // 10)
+        steps = self.config.steps or max(1, self.run_cfg.train.total_steps(self.data.train.context_length) // 10)
         init = np.asarray(self.stage("init_eval", lambda: self._eval(None)))
         after = []
         for name in names:

@@ -1,0 +1,206 @@
+"""``domix compare``: every method x domain set (original, regrouped) x seed at one token budget.
+
+Every run of the grid is an ordinary ``train()`` run in its own folder under ``<out>/runs``, named
+``<method>-<domains>-seed<s>-<hash>`` where the hash covers everything the run depends on (the
+whole run config, the method's parameters), so a grid rerun with other settings never resumes the
+wrong run. A finished run (its ``summary.json`` written for the same config) is read back, not
+redone; an interrupted one resumes from its newest checkpoint. Runs go seed by seed, so a
+comparison stopped early already holds every method at the first seeds.
+
+A method that is also a multi-stage pipeline (``domix mix``: DoReMi, Skill-It, RegMix, data-mixing
+laws) runs its stages first (in ``<run>.stages``, cached the same way) and its grid run is the final
+run that trains on the pipeline's artifact (a static mixture, or Skill-It's graph); the stages'
+compute and wall time are reported as the run's extra compute.
+
+The domain sets: ``original`` (the corpus's own domains) and ``regrouped`` (R&B step 1: MiniLM
+embeddings + k-means into ``k`` clusters, fitted once with seed 0 and shared by every seed). Every
+run is evaluated on the original domains, whatever it trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .. import io
+from ..config import Config, ConfigError
+from ..train.callbacks import Callback
+from ..train.metrics import read_metrics
+from ..train.run import RunConfig, RunData, prepare_data, train
+
+DEFAULT_METHODS = ("stratified", "proportional", "rnb", "dograph", "odm", "ado", "aioli", "doge",
+                   "doremi", "skillit")
+LAYERS = ("original", "regrouped")
+
+
+@dataclass
+class CompareConfig(Config):
+    corpus: str = "demo"  # demo, extended, a corpus folder, or a name in the cache
+    max_docs_per_domain: int | None = 2000  # built-in corpora: a capped slice (None: all)
+    tokens: int = 393_216  # training tokens of every run (the equal budget)
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    # "name" runs on every domain set; "name@original" only on the sets named after '@'
+    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
+    domains: list[str] = field(default_factory=lambda: list(LAYERS))
+    k: int = 10  # regrouped domains
+    params: dict[str, dict[str, Any]] = field(default_factory=lambda: {"rnb": {"round_steps": 32}})
+    run: list[str] = field(default_factory=list)  # run config overrides for every run: model.preset=small
+
+    def validate(self) -> None:
+        for d in self.domains:
+            if d not in LAYERS:
+                raise ConfigError(f"compare.domains: '{d}' is not one of {list(LAYERS)}")
+        if not self.seeds:
+            raise ConfigError("compare.seeds: give at least one seed")
+        if self.tokens <= 0:
+            raise ConfigError("compare.tokens must be positive")
+        for spec in self.methods:
+            _, layers = parse_method(spec, self.domains)
+            if not layers:
+                raise ConfigError(f"compare.methods: '{spec}' runs on none of the domain sets {self.domains}")
+
+    def grid(self) -> list[Cell]:
+        """The runs, seed by seed, then in the order of ``methods`` and ``domains``."""
+        pairs = [(m, layer) for spec in self.methods for m, layers in [parse_method(spec, self.domains)]
+                 for layer in layers]
+        return [Cell(m, layer, s) for s in self.seeds for m, layer in pairs]
+
+
+def parse_method(spec: str, domains: list[str]) -> tuple[str, list[str]]:
+    name, _, only = spec.partition("@")
+    if not only:
+        return name, list(domains)
+    wanted = only.split("+")
+    for w in wanted:
+        if w not in LAYERS:
+            raise ConfigError(f"compare.methods: '{spec}': '{w}' is not one of {list(LAYERS)}")
+    return name, [d for d in domains if d in wanted]
+
+
+@dataclass(frozen=True)
+class Cell:
+    method: str
+    layer: str
+    seed: int
+
+    @property
+    def group(self) -> str:
+        return f"{self.method} / {self.layer}"
+
+
+@dataclass
+class CellResult:
+    cell: Cell
+    out_dir: Path
+    summary: dict[str, Any]
+    trained: bool = False  # False: read back from an earlier finished run
+
+    def curve(self) -> list[tuple[int, float]]:
+        """(step, macro validation loss) at every evaluation."""
+        rows = read_metrics(self.out_dir / "metrics.jsonl", "eval")
+        return [(r["step"], r["loss/val_macro"]) for r in rows if r.get("loss/val_macro") is not None]
+
+
+@dataclass
+class Comparison:
+    config: CompareConfig
+    out_dir: Path
+    results: list[CellResult]
+    regroup: Any  # the RegroupResult, or None without regrouped runs
+    base: RunConfig  # the recipe every run shares (seed, domains and method set per run)
+
+
+def base_config(corpus: str = "demo", tokens: int = 393_216, max_docs_per_domain: int | None = 2000,
+                overrides: list[str] | tuple[str, ...] = (), progress: bool = True) -> RunConfig:
+    """The shared run recipe: the tiny GPT-2 (2 layers, d 128, context 128), batch 16, AdamW at 2e-3
+    with 30 warm-up steps and cosine decay, evaluation on the original domains every 32 steps."""
+    return RunConfig.from_dict({
+        "data": {"corpus": corpus, "max_docs_per_domain": max_docs_per_domain, "eval_domains": "original"},
+        "model": {"preset": "tiny"},
+        "train": {"tokens": tokens, "batch_size": 16, "lr": 2e-3, "warmup_steps": 30, "seed": 0,
+                  "eval_every": 32, "eval_tokens_per_domain": 8192, "log_every": 16, "checkpoint_every": 96,
+                  "progress": progress},
+    }).merge(list(overrides))
+
+
+def run_compare(cfg: CompareConfig, out_dir: str | Path, progress: bool = True,
+                callbacks: list[Callback] | None = None) -> Comparison:
+    """Run (or finish) the grid; returns every run's result. Tables, plots and the report are made
+    from the returned ``Comparison`` (``domix.compare.report.write_outputs``)."""
+    from ..balance.base import METHODS
+    from ..balance.pipelines import PIPELINES
+    from ..regroup import RegroupConfig, regroup
+
+    for name in dict.fromkeys(c.method for c in cfg.grid()):  # unknown names fail before any work
+        PIPELINES.get(name) if name in PIPELINES else METHODS.get(name)
+    out_dir = Path(out_dir)
+    base = base_config(cfg.corpus, cfg.tokens, cfg.max_docs_per_domain, cfg.run, progress)
+    cells = cfg.grid()
+    print(f"== {len(cells)} runs: {len(cfg.seeds)} seeds x {len(cells) // len(cfg.seeds)} method / domain "
+          f"pairs, {cfg.tokens:,} tokens each; corpus '{cfg.corpus}'", flush=True)
+    data: dict[str, RunData] = {"original": prepare_data(base)}
+    rg = None
+    if any(c.layer == "regrouped" for c in cells):
+        print(f"== regrouping into {cfg.k} semantic domains (embeddings + k-means; cached)", flush=True)
+        rg = regroup(data["original"].corpus, RegroupConfig(k=cfg.k, seed=0), progress=progress)
+        print(f"   {rg.name}: NMI vs original domains {rg.meta['nmi']:.3f}, purity {rg.meta['purity']:.3f}",
+              flush=True)
+        data["regrouped"] = prepare_data(base.merge([f"data.domains=regrouped:{rg.name}"]))
+    results: list[CellResult] = []
+    t0, trained = time.perf_counter(), 0
+    for i, cell in enumerate(cells):
+        print(f"== [{i + 1}/{len(cells)}] {cell.group}, seed {cell.seed}: "
+              f"{len(data[cell.layer].train.names)} training domains", flush=True)
+        res = run_cell(cell, base, data[cell.layer], out_dir / "runs", cfg.params.get(cell.method, {}), callbacks)
+        trained += res.trained
+        if trained:
+            left = (time.perf_counter() - t0) / trained * (len(cells) - i - 1)
+            print(f"   macro val loss {res.summary['eval']['macro']:.4f}; ~{left / 60:.0f} min left "
+                  f"(estimate from this session's runs)", flush=True)
+        results.append(res)
+    return Comparison(cfg, out_dir, results, rg, base)
+
+
+def run_cell(cell: Cell, base: RunConfig, data: RunData, root: Path, params: dict[str, Any],
+             callbacks: list[Callback] | None = None) -> CellResult:
+    """One grid run: read back when finished, resumed when interrupted, trained otherwise."""
+    from ..balance.pipelines import PIPELINES, build_pipeline
+
+    cfg = base.merge([f"train.seed={cell.seed}", f"data.domains={data.domains.spec}"])
+    spec = {"run": _identity(cfg), "method": cell.method, "params": params}
+    name = f"{cell.method}-{cell.layer}-seed{cell.seed}-{io.fingerprint(json.dumps(spec, sort_keys=True))[:8]}"
+    out = root / name
+    if cell.method in PIPELINES:
+        art = build_pipeline(cell.method, cfg, root / f"{name}.stages", params, data).run()
+        cfg = cfg.merge(art.train_with)
+    else:
+        d = cfg.to_dict()
+        d["mixing"] |= {"method": cell.method, "params": params}
+        cfg = RunConfig.from_dict(d)
+    cfg = cfg.merge([f"out_dir={out}"])
+    summary = _finished(out, cfg)
+    if summary is not None:
+        return CellResult(cell, out, summary)
+    return CellResult(cell, out, train(cfg, resume=True, data=data, callbacks=callbacks).summary, trained=True)
+
+
+def _identity(cfg: RunConfig) -> dict[str, Any]:
+    d = cfg.to_dict()
+    d.pop("out_dir")
+    d["train"].pop("progress")
+    return d
+
+
+def _finished(out: Path, cfg: RunConfig) -> dict[str, Any] | None:
+    """The run's summary when it finished with exactly this config, else None."""
+    try:
+        same = _identity(RunConfig.from_dict(yaml.safe_load((out / "config.yaml").read_text()))) == _identity(cfg)
+        summary = io.read_json(out / "summary.json")
+    except (OSError, ConfigError, yaml.YAMLError, ValueError):
+        return None
+    return summary if same and summary.get("eval") is not None else None

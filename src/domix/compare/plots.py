@@ -1,0 +1,106 @@
+"""The comparison's figures: macro validation-loss curves (mean and range over seeds), mixture
+weights over training, R&B's domain-gradient Gram matrices, and the regroup map."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .. import io
+from ..evaluate.plots import plot_loss_curves, plot_mixtures, pyplot, save_figure
+from .grid import Comparison
+from .table import group_results
+
+
+def plot_curves(cmp: Comparison, out: Path) -> Path:
+    """One panel per domain set; per method the mean macro validation loss over seeds, shaded
+    between the best and worst seed."""
+    plt = pyplot()
+    groups = group_results(cmp.results)
+    layers = list(dict.fromkeys(g.split(" / ")[1] for g in groups))
+    fig, axes = plt.subplots(1, len(layers), figsize=(6.4 * len(layers), 4.4), squeeze=False, sharey=True)
+    colors = {m: f"C{i % 10}" for i, m in enumerate(dict.fromkeys(g.split(" / ")[0] for g in groups))}
+    for ax, layer in zip(axes.flat, layers):
+        for label, g in groups.items():
+            method, lay = label.split(" / ")
+            if lay != layer:
+                continue
+            curves = [dict(r.curve()) for r in g.runs.values()]
+            steps = sorted(set.intersection(*(set(c) for c in curves)))
+            y = np.array([[c[s] for s in steps] for c in curves])
+            ax.plot(steps, y.mean(0), marker=".", color=colors[method], label=f"{method} (n={len(curves)})")
+            if len(curves) > 1:
+                ax.fill_between(steps, y.min(0), y.max(0), color=colors[method], alpha=0.15)
+        ax.set_title(f"trained on {layer} domains")
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes.flat[0].set_ylabel("macro validation loss, original domains (nats/token)")
+    later = [v for r in cmp.results for _, v in r.curve()[1:]]  # the first evaluation is far above the rest
+    if later:
+        lo, hi = min(later), max(later)
+        axes.flat[0].set_ylim(lo - 0.05 * (hi - lo) - 1e-3, hi + 0.05 * (hi - lo) + 1e-3)
+    fig.suptitle(f"corpus '{cmp.config.corpus}', {cmp.config.tokens:,} tokens per run; band: range over seeds")
+    return save_figure(fig, out)
+
+
+def plot_domain_curves(cmp: Comparison, out: Path) -> Path:
+    """Every original domain's validation loss over training, one line per run at the first seed."""
+    seed = cmp.config.seeds[0]
+    runs = {r.cell.group: r.out_dir for r in cmp.results if r.cell.seed == seed}
+    return plot_loss_curves(runs, out, title=f"validation loss per original domain (seed {seed})")
+
+
+def plot_mixture_grid(cmp: Comparison, out: Path) -> Path | None:
+    """Weights over training of every non-stratified method at the first seed."""
+    seed = cmp.config.seeds[0]
+    runs = {r.cell.group: r.out_dir for r in cmp.results
+            if r.cell.seed == seed and r.cell.method != "stratified" and (r.out_dir / "mixing.json").exists()}
+    if not runs:
+        return None
+    return plot_mixtures(runs, out, title=f"mixture weights over training (seed {seed})")
+
+
+def plot_gram(cmp: Comparison, out: Path) -> Path | None:
+    """R&B's last-round Gram matrix G_ij = <g_i, g_j> of domain gradients (LM head), and the same
+    as cosines, for each R&B run at the first seed."""
+    seed = cmp.config.seeds[0]
+    runs = [r for r in cmp.results if r.cell.method == "rnb" and r.cell.seed == seed
+            and (r.out_dir / "mixing.json").exists()]
+    runs = [(r, io.read_json(r.out_dir / "mixing.json")) for r in runs]
+    runs = [(r, mix) for r, mix in runs if mix.get("diagnostics", {}).get("gram_per_round")]
+    if not runs:
+        return None
+    plt = pyplot()
+    fig, axes = plt.subplots(len(runs), 2, figsize=(11, 4.6 * len(runs)), squeeze=False)
+    for (r, mix), row in zip(runs, axes):
+        grams = mix["diagnostics"]["gram_per_round"]
+        G = np.asarray(grams[-1])
+        d = np.sqrt(np.clip(np.diag(G), 1e-30, None))
+        names = mix["domains"]
+        for ax, M, title, cmap in ((row[0], G, "Gram G (last round)", "viridis"),
+                                   (row[1], G / d[:, None] / d[None, :], "cosine", "RdBu_r")):
+            kw = {"vmin": -1, "vmax": 1} if cmap == "RdBu_r" else {}
+            im = ax.imshow(M, cmap=cmap, **kw)
+            fig.colorbar(im, ax=ax, fraction=0.046)
+            ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+            ax.set_yticks(range(len(names)), names, fontsize=7)
+            ax.set_title(f"{r.cell.group}: {title}, round {len(grams)}", fontsize=9)
+            if len(names) <= 10:
+                for i in range(len(names)):
+                    for j in range(len(names)):
+                        ax.text(j, i, f"{M[i, j]:.2g}", ha="center", va="center", fontsize=6,
+                                color="k" if cmap == "RdBu_r" else "w")
+    return save_figure(fig, out)
+
+
+def copy_regroup_map(cmp: Comparison, out: Path) -> Path | None:
+    """The regroup artifact's PCA map of embeddings, coloured by cluster."""
+    if cmp.regroup is None or not (cmp.regroup.path / "map.png").exists():
+        return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with io.atomic_path(out) as tmp:
+        shutil.copyfile(cmp.regroup.path / "map.png", tmp)
+    return out
