@@ -168,7 +168,8 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, progress: bool = True,
 
 def run_cell(cell: Cell, base: RunConfig, data: RunData, root: Path, params: dict[str, Any],
              callbacks: list[Callback] | None = None) -> CellResult:
-    """One grid run: read back when finished, resumed when interrupted, trained otherwise."""
+    """One grid run: read back when finished (same config, same data fingerprints), resumed when
+    interrupted, trained otherwise (a run whose data changed is refused by ``train``'s resume check)."""
     from ..balance.pipelines import PIPELINES, build_pipeline
 
     cfg = base.merge([f"train.seed={cell.seed}", f"data.domains={data.domains.spec}"])
@@ -184,7 +185,7 @@ def run_cell(cell: Cell, base: RunConfig, data: RunData, root: Path, params: dic
         cfg = RunConfig.from_dict(d)
     cfg = cfg.merge([f"out_dir={out}"])
     summary = _finished(out, cfg)
-    if summary is not None:
+    if summary is not None and summary.get("fingerprints") == data.fingerprints():
         return CellResult(cell, out, summary)
     return CellResult(cell, out, train(cfg, resume=True, data=data, callbacks=callbacks).summary, trained=True)
 
