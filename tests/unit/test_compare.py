@@ -46,7 +46,7 @@ def test_steps_to_reach_interpolates_between_evaluations():
 def test_mean_sd_and_extra_text():
     assert mean_sd([1.0]) == "1.0000"
     assert mean_sd([1.0, 2.0, 3.0], 2) == "2.00 ± 1.00"  # sample standard deviation
-    assert mean_sd([]) == "—"
+    assert mean_sd([]) == "—" and mean_sd([0.5], 1, signed=True) == "+0.5"
     assert extra_text({"eval_tokens": 3e5, "runs": 2, "backward_passes": 0}) == "runs 2, eval tok 300k"
     assert extra_text({}) == "none"
 
@@ -69,7 +69,7 @@ def test_tables_pair_runs_by_seed(tmp_path):
     groups = group_results(rs)
     q = {r[0]: r for r in quality_table(groups).rows}
     assert q["rnb / original"][2] == "6.1000 ± 0.2828"
-    assert q["rnb / original"][-1] == "0.0000 ± 0.1414 (1/2 better)"  # -0.1 and +0.1, paired by seed
+    assert q["rnb / original"][-1] == "+0.0000 ± 0.1414 (1/2 better)"  # -0.1 and +0.1, paired by seed
     c = {r[0]: r for r in cost_table(groups).rows}
     assert c["rnb / original"][4] == "1.150 ± 0.071"  # wall ratios 1.1 and 1.2
     # seed 0 reaches 6.0 between step 4 (6.9) and 8 (5.9); seed 1 never reaches 6.2 (ends at 6.3)

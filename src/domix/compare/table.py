@@ -72,11 +72,11 @@ def group_results(results: list[CellResult]) -> dict[str, Group]:
     return groups
 
 
-def mean_sd(xs: list[float], digits: int = 4) -> str:
+def mean_sd(xs: list[float], digits: int = 4, signed: bool = False) -> str:
     if not xs:
         return "—"
-    m = float(np.mean(xs))
-    return f"{m:.{digits}f}" if len(xs) == 1 else f"{m:.{digits}f} ± {float(np.std(xs, ddof=1)):.{digits}f}"
+    m = f"{float(np.mean(xs)):{'+' if signed else ''}.{digits}f}"
+    return m if len(xs) == 1 else f"{m} ± {float(np.std(xs, ddof=1)):.{digits}f}"
 
 
 def steps_to_reach(curve: list[tuple[int, float]], target: float) -> float | None:
@@ -106,7 +106,7 @@ def quality_table(groups: dict[str, Group]) -> Table:
         worst_names = Counter(r.summary["eval"]["worst_domain"] for r in g.runs.values())
         diffs = paired(groups, label, REFERENCE, lambda a, b: a.summary["eval"]["macro"] - b.summary["eval"]["macro"])
         delta = "—" if label == REFERENCE or not diffs else (
-            f"{mean_sd(diffs)} ({sum(d < 0 for d in diffs)}/{len(diffs)} better)")
+            f"{mean_sd(diffs, signed=True)} ({sum(d < 0 for d in diffs)}/{len(diffs)} better)")
         rows.append([label, str(len(g.runs)), mean_sd(g.values("macro")), mean_sd(g.values("token_average")),
                      f"{mean_sd(g.values('worst'))} ({worst_names.most_common(1)[0][0]})",
                      mean_sd([math.exp(v) for v in g.values("macro")], 1),
@@ -183,5 +183,5 @@ def contrasts(groups: dict[str, Group]) -> list[str]:
     for text, a, b in pairs:
         diffs = paired(groups, a, b, lambda x, y: x.summary["eval"]["macro"] - y.summary["eval"]["macro"])
         if diffs:
-            lines.append(f"{text}: {mean_sd(diffs)} ({sum(d < 0 for d in diffs)}/{len(diffs)} seeds better)")
+            lines.append(f"{text}: {mean_sd(diffs, signed=True)} ({sum(d < 0 for d in diffs)}/{len(diffs)} seeds better)")
     return lines
