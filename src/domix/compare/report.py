@@ -86,7 +86,7 @@ def render_html(cmp: Comparison, tables: list, lines: list[str], files: dict[str
 <html lang="en"><head><meta charset="utf-8"><title>domix compare: {esc(cfg.corpus)}</title>
 <style>{STYLE}</style></head><body>
 <h1>domix compare: corpus '{esc(cfg.corpus)}'</h1>
-<p>{len(cmp.results)} runs: {len(cfg.seeds)} seeds ({", ".join(map(str, cfg.seeds))}), {cfg.tokens:,} training tokens
+<p>{len(cmp.results)} runs: seed{"s" if len(cfg.seeds) > 1 else ""} {", ".join(map(str, cfg.seeds))}, {cfg.tokens:,} training tokens
 each, methods {esc(", ".join(cfg.methods))}, domain sets {esc(", ".join(cfg.domains))}. Every run is evaluated on
 the original domains. domix {esc(__version__)}.</p>
 {regroup}
