@@ -69,7 +69,10 @@ def test_round_trip_and_yaml_errors(tmp_path):
 def test_run_config_example_files_load():
     from pathlib import Path
 
+    from domix.compare import CompareConfig
     from domix.train.run import RunConfig
 
-    for path in sorted(Path(__file__).parents[2].joinpath("configs").glob("*.yaml")):
-        RunConfig.from_yaml(path)
+    paths = sorted(Path(__file__).parents[2].joinpath("configs").glob("*.yaml"))
+    assert any(p.name.startswith("compare-") for p in paths)
+    for path in paths:
+        (CompareConfig if path.name.startswith("compare-") else RunConfig).from_yaml(path)
