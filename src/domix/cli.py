@@ -268,8 +268,7 @@ def compare(
     Example (CPU, ~4 minutes): domix compare --methods stratified,rnb --seeds 0 --tokens 200000
     Default grid (10 methods x 2 domain sets x 3 seeds on the demo corpus): several hours on 2 cores.
     """
-    from .compare import CompareConfig, run_compare, write_outputs
-    from .compare.table import contrasts, cost_table, domain_table, group_results, quality_table
+    from .compare import CompareConfig, run_compare, summary_text, write_outputs
     from .config import ConfigError
     from .corpus import CorpusError
     from .train.checkpoint import ResumeError
@@ -283,12 +282,7 @@ def compare(
         files = write_outputs(cmp)
     except (ConfigError, CorpusError, ResumeError, KeyError, ValueError) as e:
         _fail(e)
-    groups = group_results(cmp.results)
-    for table in (quality_table(groups), domain_table(groups), cost_table(groups)):
-        typer.echo("\n" + table.text())
-    typer.echo("")
-    for line in contrasts(groups):
-        typer.echo(line)
+    typer.echo("\n" + summary_text(cmp))
     typer.echo("\nwrote " + ", ".join(str(p) for p in files.values()))
 
 

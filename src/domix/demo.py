@@ -22,8 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .compare import CompareConfig, Comparison, run_compare, write_outputs
-from .compare.table import contrasts, domain_table, group_results, quality_table
+from .compare import CompareConfig, Comparison, run_compare, summary_text, write_outputs
 
 DEMO_TOKENS = 393_216  # 192 steps of 16 x 128 tokens
 DEMO_K = 10
@@ -40,11 +39,6 @@ def run_demo(out_dir: str | Path = "runs/demo", tokens: int = DEMO_TOKENS, seed:
                         methods=list(methods), k=k, params=params)
     cmp = run_compare(cfg, out_dir, progress)
     files = write_outputs(cmp)
-    groups = group_results(cmp.results)
-    for table in (quality_table(groups), domain_table(groups)):
-        print("\n" + table.text())
-    print("\nmacro validation loss differences (negative = better):")
-    for line in contrasts(groups):
-        print("  " + line)
+    print("\n" + summary_text(cmp, cost=False))
     print(f"\nwrote {files['table']}, {files['report']} and the figures (open report.html in a browser)")
     return cmp

@@ -6,6 +6,6 @@ figures (``plots.py``) and the self-contained HTML report (``report.py``).
 """
 
 from .grid import CompareConfig, Comparison, base_config, run_compare
-from .report import write_outputs
+from .report import summary_text, write_outputs
 
-__all__ = ["CompareConfig", "Comparison", "base_config", "run_compare", "write_outputs"]
+__all__ = ["CompareConfig", "Comparison", "base_config", "run_compare", "summary_text", "write_outputs"]

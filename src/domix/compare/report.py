@@ -29,6 +29,15 @@ pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 0.8em; }
 """
 
 
+def summary_text(cmp: Comparison, cost: bool = True) -> str:
+    """The tables and contrasts as printed at the end of a comparison."""
+    groups = group_results(cmp.results)
+    tables = [quality_table(groups), domain_table(groups)] + ([cost_table(groups)] if cost else [])
+    lines = ["macro validation loss differences (paired by seed; negative = better):",
+             *(f"  {line}" for line in contrasts(groups))]
+    return "\n\n".join(t.text() for t in tables) + "\n\n" + "\n".join(lines)
+
+
 def write_outputs(cmp: Comparison) -> dict[str, Path]:
     """Tables, figures and the report into ``cmp.out_dir``; returns the files by kind."""
     out = cmp.out_dir
