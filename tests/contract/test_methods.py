@@ -17,8 +17,12 @@ FAKE_PARAMS = {
 
 
 def _fake_gram(m, rng, counts):
-    g = rng.normal(size=(m, 16)) * counts[:, None]
-    return {"gram": g @ g.T, "counts": counts.astype(float)}
+    """A round of 4 steps: per-domain mean gradients plus per-example noise, summed per step."""
+    mean = rng.normal(size=(m, 16))
+    c_SM = np.stack([rng.multinomial(int(c), [0.25] * 4) for c in counts], 1).astype(float)
+    blocks = c_SM[:, :, None] * mean + rng.normal(size=(4, m, 16)) * np.sqrt(c_SM)[:, :, None]
+    g = blocks.sum(0)
+    return {"gram": g @ g.T, "counts": c_SM.sum(0), "sq": (blocks**2).sum((0, 2)), "n2": (c_SM**2).sum(0)}
 
 
 def _fake_alignment(m, rng, counts, constant):

@@ -97,7 +97,7 @@ def test_tables_report_means_paired_differences_and_cost(comparison):
     assert cost["stratified / original"][4] == "—" and "±" in cost["rnb / original"][4]
     assert cost["doremi / original"][5] != "—" and "runs 2" in cost["doremi / original"][6]
     files = comparison["files"]
-    for key in ("loss_curves", "domain_curves", "mixtures", "gram", "regroup_map"):
+    for key in ("loss_curves", "domain_curves", "mixtures", "rnb_rounds", "gram", "regroup_map"):
         assert files[key].stat().st_size > 10_000
     assert "| rnb / regrouped | 2 |" in files["table"].read_text()
 
@@ -130,7 +130,8 @@ def test_html_report_renders_in_headless_chromium(comparison, tmp_path):
         first_col = page.eval_on_selector_all("table tbody tr td:first-child", "els => els.map(e => e.textContent)")
         assert first_col.count("rnb / regrouped") == 3  # a row in each of the three tables
         images = page.eval_on_selector_all("img", "els => els.map(e => [e.alt, e.complete, e.naturalWidth])")
-        assert [alt for alt, _, _ in images] == ["loss_curves", "domain_curves", "mixtures", "gram", "regroup_map"]
+        assert [alt for alt, _, _ in images] == ["loss_curves", "domain_curves", "mixtures", "rnb_rounds", "gram",
+                                                         "regroup_map"]
         assert all(done and width > 300 for _, done, width in images)  # every figure decoded
         assert "Regroup alone" in page.inner_text("#contrasts")
         config = page.inner_text("#config")

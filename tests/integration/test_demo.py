@@ -22,7 +22,8 @@ def test_demo_runs_the_2x2_ablation_and_writes_table_and_plots(tmp_path, demo_co
     out = capsys.readouterr().out
     assert "macro loss" in out and "Regroup alone (stratified: regrouped - original)" in out
     assert "Balance on regrouped domains (rnb - stratified)" in out
-    for png in ("loss_curves.png", "loss_curves_by_domain.png", "mixtures.png", "rnb_gram.png", "regroup_map.png"):
+    for png in ("loss_curves.png", "loss_curves_by_domain.png", "mixtures.png", "rnb_rounds.png", "rnb_gram.png",
+                "regroup_map.png"):
         assert (tmp_path / "demo" / png).stat().st_size > 10_000
     assert (tmp_path / "demo" / "report.html").stat().st_size > 40_000
     table = (tmp_path / "demo" / "table.md").read_text()

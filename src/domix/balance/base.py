@@ -33,6 +33,9 @@ class Domains:
     names: tuple[str, ...]
     tokens: np.ndarray  # training tokens per domain
     target: np.ndarray | None = None  # pbar: share of evaluation documents per domain, if known
+    # pbar when every evaluation domain weighs the same (the macro loss): the mean over evaluation
+    # domains of the share of its evaluation documents in each domain; uniform when they coincide
+    target_macro: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.names)

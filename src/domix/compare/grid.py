@@ -134,23 +134,14 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, progress: bool = True,
     from the returned ``Comparison`` (``domix.compare.report.write_outputs``)."""
     from ..balance.base import METHODS
     from ..balance.pipelines import PIPELINES
-    from ..regroup import RegroupConfig, regroup
 
     for name in dict.fromkeys(c.method for c in cfg.grid()):  # unknown names fail before any work
         PIPELINES.get(name) if name in PIPELINES else METHODS.get(name)
     out_dir = Path(out_dir)
-    base = base_config(cfg.corpus, cfg.tokens, cfg.max_docs_per_domain, cfg.run, progress)
     cells = cfg.grid()
     print(f"== {len(cells)} runs: {len(cfg.seeds)} seeds x {len(cells) // len(cfg.seeds)} method / domain "
           f"pairs, {cfg.tokens:,} tokens each; corpus '{cfg.corpus}'", flush=True)
-    data: dict[str, RunData] = {"original": prepare_data(base)}
-    rg = None
-    if any(c.layer == "regrouped" for c in cells):
-        print(f"== regrouping into {cfg.k} semantic domains (embeddings + k-means; cached)", flush=True)
-        rg = regroup(data["original"].corpus, RegroupConfig(k=cfg.k, seed=0), progress=progress)
-        print(f"   {rg.name}: NMI vs original domains {rg.meta['nmi']:.3f}, purity {rg.meta['purity']:.3f}",
-              flush=True)
-        data["regrouped"] = prepare_data(base.merge([f"data.domains=regrouped:{rg.name}"]))
+    base, data, rg = prepare_grid(cfg, progress)
     results: list[CellResult] = []
     t0, trained = time.perf_counter(), 0
     for i, cell in enumerate(cells):
@@ -164,6 +155,23 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, progress: bool = True,
                   f"(estimate from this session's runs)", flush=True)
         results.append(res)
     return Comparison(cfg, out_dir, results, rg, base)
+
+
+def prepare_grid(cfg: CompareConfig, progress: bool = True) -> tuple[RunConfig, dict[str, RunData], Any]:
+    """The shared run recipe, the prepared data of each domain set the grid uses, and the regroup
+    result (None without regrouped runs)."""
+    from ..regroup import RegroupConfig, regroup
+
+    base = base_config(cfg.corpus, cfg.tokens, cfg.max_docs_per_domain, cfg.run, progress)
+    data: dict[str, RunData] = {"original": prepare_data(base)}
+    rg = None
+    if any(c.layer == "regrouped" for c in cfg.grid()):
+        print(f"== regrouping into {cfg.k} semantic domains (embeddings + k-means; cached)", flush=True)
+        rg = regroup(data["original"].corpus, RegroupConfig(k=cfg.k, seed=0), progress=progress)
+        print(f"   {rg.name}: NMI vs original domains {rg.meta['nmi']:.3f}, purity {rg.meta['purity']:.3f}",
+              flush=True)
+        data["regrouped"] = prepare_data(base.merge([f"data.domains=regrouped:{rg.name}"]))
+    return base, data, rg
 
 
 def run_cell(cell: Cell, base: RunConfig, data: RunData, root: Path, params: dict[str, Any],

@@ -1,10 +1,12 @@
 """The comparison's figures: macro validation-loss curves (mean and range over seeds), mixture
-weights over training, R&B's domain-gradient Gram matrices, and the regroup map."""
+weights over training, R&B's per-round weights and gradient norms, its domain-gradient Gram
+matrices, and the regroup map."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,20 +65,54 @@ def plot_mixture_grid(cmp: Comparison, out: Path) -> Path | None:
     return plot_mixtures(runs, out, title=f"mixture weights over training (seed {seed})")
 
 
-def plot_gram(cmp: Comparison, out: Path) -> Path | None:
-    """R&B's last-round Gram matrix G_ij = <g_i, g_j> of domain gradients (LM head), and the same
-    as cosines, for each R&B run at the first seed."""
+def _rnb_runs(cmp: Comparison) -> list[tuple[Any, dict[str, Any]]]:
+    """(result, mixing.json) of every R&B run at the first seed that logged its rounds."""
     seed = cmp.config.seeds[0]
     runs = [r for r in cmp.results if r.cell.method == "rnb" and r.cell.seed == seed
             and (r.out_dir / "mixing.json").exists()]
     runs = [(r, io.read_json(r.out_dir / "mixing.json")) for r in runs]
-    runs = [(r, mix) for r, mix in runs if mix.get("diagnostics", {}).get("gram_per_round")]
+    return [(r, mix) for r, mix in runs if mix.get("diagnostics", {}).get("rounds")]
+
+
+def plot_rnb_rounds(cmp: Comparison, out: Path) -> Path | None:
+    """Per R&B run at the first seed: the weights each round set, the diagonal of the Gram
+    (||mean LM-head gradient||^2 of each domain) the round measured, on a log scale, and the L1
+    change of the weights from the previous round."""
+    runs = _rnb_runs(cmp)
+    if not runs:
+        return None
+    plt = pyplot()
+    fig, axes = plt.subplots(len(runs), 3, figsize=(15, 3.8 * len(runs)), squeeze=False)
+    for (r, mix), (left, mid, right) in zip(runs, axes):
+        rounds = mix["diagnostics"]["rounds"]
+        steps = [x["step"] for x in rounds]
+        W = np.asarray([x["weights"] for x in rounds])
+        D = np.asarray([np.diag(x["gram"]) for x in rounds])
+        for j, name in enumerate(mix["domains"]):
+            left.plot(steps, W[:, j], marker=".", label=name)
+            mid.plot(steps, np.clip(D[:, j], 1e-12, None), marker=".", label=name)
+        right.plot(steps, [x.get("l1_change", np.nan) for x in rounds], marker=".", color="k")
+        left.set_title(f"{r.cell.group}: weights set at the end of each round", fontsize=9)
+        mid.set_title(f"{r.cell.group}: G_ii = ||mean gradient||^2 measured in the round", fontsize=9)
+        right.set_title(f"{r.cell.group}: L1 change of the weights", fontsize=9)
+        mid.set_yscale("log")
+        right.set_ylim(bottom=0)
+        for ax in (left, mid, right):
+            ax.set_xlabel("step")
+        left.legend(fontsize=6, ncol=2)
+    return save_figure(fig, out)
+
+
+def plot_gram(cmp: Comparison, out: Path) -> Path | None:
+    """R&B's last-round Gram matrix G_ij = <g_i, g_j> of domain gradients (LM head), and the same
+    as cosines, for each R&B run at the first seed."""
+    runs = _rnb_runs(cmp)
     if not runs:
         return None
     plt = pyplot()
     fig, axes = plt.subplots(len(runs), 2, figsize=(11, 4.6 * len(runs)), squeeze=False)
     for (r, mix), row in zip(runs, axes):
-        grams = mix["diagnostics"]["gram_per_round"]
+        grams = [r["gram"] for r in mix["diagnostics"]["rounds"]]
         G = np.asarray(grams[-1])
         d = np.sqrt(np.clip(np.diag(G), 1e-30, None))
         names = mix["domains"]

@@ -13,7 +13,14 @@ import yaml
 
 from .. import __version__, io
 from .grid import Comparison
-from .plots import copy_regroup_map, plot_curves, plot_domain_curves, plot_gram, plot_mixture_grid
+from .plots import (
+    copy_regroup_map,
+    plot_curves,
+    plot_domain_curves,
+    plot_gram,
+    plot_mixture_grid,
+    plot_rnb_rounds,
+)
 from .table import contrasts, cost_table, domain_table, group_results, quality_table
 
 STYLE = """
@@ -56,6 +63,7 @@ def write_outputs(cmp: Comparison) -> dict[str, Path]:
         "loss_curves": plot_curves(cmp, out / "loss_curves.png"),
         "domain_curves": plot_domain_curves(cmp, out / "loss_curves_by_domain.png"),
         "mixtures": plot_mixture_grid(cmp, out / "mixtures.png"),
+        "rnb_rounds": plot_rnb_rounds(cmp, out / "rnb_rounds.png"),
         "gram": plot_gram(cmp, out / "rnb_gram.png"),
         "regroup_map": copy_regroup_map(cmp, out / "regroup_map.png"),
     }
@@ -71,6 +79,9 @@ CAPTIONS = {
                    "band between the best and the worst seed.",
     "domain_curves": "Validation loss of each original domain over training (first seed).",
     "mixtures": "Domain weights over training (stacked), first seed. Static methods are flat.",
+    "rnb_rounds": "R&B, first seed: the weights each round set (left), each domain's squared mean "
+                  "LM-head gradient norm that round (middle, log), and the L1 change of the weights "
+                  "from the previous round (right).",
     "gram": "R&B's domain-gradient Gram matrix of the last round (LM-head gradients) and its cosines.",
     "regroup_map": "The regrouped domains: PCA of the MiniLM embeddings of a sample, coloured by cluster.",
 }

@@ -75,6 +75,7 @@ class RunData:
     eval: PackedDomains  # validation sequences of the evaluation domains (the reported losses)
     domain_eval: PackedDomains  # validation sequences of the training domains (a method's signal)
     target: np.ndarray  # pbar: share of validation documents per training domain
+    target_macro: np.ndarray  # pbar with every evaluation domain weighing the same (see _targets)
 
     def fingerprints(self) -> dict[str, str]:
         return {
@@ -114,18 +115,31 @@ def prepare_data(cfg: RunConfig) -> RunData:
     train_packed = pack(corpus, store, domains, "train", L, seed=cfg.data.pack_seed)
     cap = cfg.train.eval_tokens_per_domain
     domain_eval = pack(corpus, store, domains, "validation", L, seed=0, max_tokens_per_domain=cap)
+    same = cfg.data.eval_domains == cfg.data.domains
+    eval_domains = domains if same else resolve_domains(corpus, cfg.data.eval_domains)
     eval_packed = (
         domain_eval
-        if cfg.data.eval_domains == cfg.data.domains
-        else pack(corpus, store, resolve_domains(corpus, cfg.data.eval_domains), "validation", L,
-                  seed=0, max_tokens_per_domain=cap)
+        if eval_domains is domains
+        else pack(corpus, store, eval_domains, "validation", L, seed=0, max_tokens_per_domain=cap)
     )
-    val_labels = domains.labels[(split == "validation") & (domains.labels >= 0)]
-    counts = np.bincount(val_labels, minlength=len(domains)).astype(np.float64)
-    target = (
-        counts / counts.sum() if counts.sum() > 0 else np.full(len(domains), 1.0 / len(domains))
-    )
-    return RunData(corpus, tokenizer, store, domains, train_packed, eval_packed, domain_eval, target)
+    target, target_macro = _targets(domains, eval_domains, split == "validation")
+    return RunData(corpus, tokenizer, store, domains, train_packed, eval_packed, domain_eval, target,
+                   target_macro)
+
+
+def _targets(train: DomainSet, evaluated: DomainSet, val: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """pbar over the training domains, two ways: the share of validation documents in each (the R&B
+    paper's), and the mean over evaluation domains of the share of that domain's validation
+    documents in each (every evaluation domain weighs the same, as in the macro loss)."""
+    m = len(train)
+    uniform = np.full(m, 1.0 / m)
+    docs = np.bincount(train.labels[val & (train.labels >= 0)], minlength=m).astype(np.float64)
+    both = val & (train.labels >= 0) & (evaluated.labels >= 0)
+    cross = np.zeros((len(evaluated), m))
+    np.add.at(cross, (evaluated.labels[both], train.labels[both]), 1.0)
+    rows = cross[cross.sum(1) > 0]
+    macro = (rows / rows.sum(1, keepdims=True)).mean(0) if len(rows) else uniform
+    return (docs / docs.sum() if docs.sum() > 0 else uniform), macro
 
 
 def train(
@@ -147,7 +161,7 @@ def train(
         io.write_text(out_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     model = cfg.model.build(data.tokenizer.vocab_size, seed=cfg.train.seed)
     domains = Domains(
-        data.train.names, data.train.tokens_per_domain.astype(np.float64), data.target
+        data.train.names, data.train.tokens_per_domain.astype(np.float64), data.target, data.target_macro
     )
     method = build_method(cfg.mixing.method, cfg.mixing.params)
     mixing = MixingCallback(method, domains, cfg.mixing.signals)

@@ -50,7 +50,7 @@ def test_split_gram_equals_explicit_per_domain_backward():
         loss_BT = _token_loss(ref_model, x)
         (loss_BT[dom == d].sum() / loss_BT.numel()).backward()
         ref.append(ref_model.get_output_embeddings().weight.grad.clone())
-    got, want = split.gram()[0], _gram(ref)
+    got, want = split.gram()["gram"], _gram(ref)
     assert np.abs(got - want).max() / np.abs(want).max() < 1e-5
     assert np.allclose(np.diag(got)[2], 0.0)  # the absent domain has no gradient
     assert split.counts.tolist() == [2, 1, 0, 3]
@@ -119,7 +119,7 @@ def test_sketch_gram_estimates_the_exact_gram():
     exact = HeadSplit(exact_model.get_output_embeddings(), m=4)
     exact.set_domains(dom)
     _token_loss(exact_model, x).mean().backward()
-    want = exact.gram()[0]
+    want = exact.gram()["gram"]
     errors = []
     for seed in range(8):
         model = _model(False)
@@ -127,7 +127,7 @@ def test_sketch_gram_estimates_the_exact_gram():
         sk.set_domains(dom)
         _token_loss(model, x).mean().backward()
         assert sk.acc.shape == (4, 64, 64) and sk.nbytes < exact.nbytes
-        errors.append(sk.gram()[0] - want)
+        errors.append(sk.gram()["gram"] - want)
     scale = np.abs(want).max()
     # unbiased: averaging 8 seeds shrinks the error well below a single sketch's typical error
     assert np.abs(np.mean(errors, axis=0)).max() < 0.6 * np.mean([np.abs(e).max() for e in errors])

@@ -97,7 +97,17 @@ def test_rnb_resumes_mid_round_exactly(tmp_path, micro_config, mode):
     mixing = json.loads((tmp_path / "full" / "mixing.json").read_text())
     assert [h["step"] for h in mixing["history"]] == [0, 4, 8]
     assert not np.allclose(mixing["history"][-1]["weights"], 0.2)  # R&B moved the mixture
-    assert len(mixing["diagnostics"]["gram_per_round"]) == 2
+    assert [r["step"] for r in mixing["diagnostics"]["rounds"]] == [4, 8]  # per round: Gram, G pbar, weights
+    # and each round's record is a mix line of metrics.jsonl
+    rounds = [r for r in metrics_rows(tmp_path / "full") if r["kind"] == "mix" and "mix/round" in r]
+    assert [(r["step"], r["mix/round"]) for r in rounds] == [(4, 1), (8, 2)]
+    for r, d in zip(rounds, mixing["diagnostics"]["rounds"]):
+        names = mixing["domains"]
+        assert r["mix/l1_change"] == pytest.approx(d["l1_change"]) and r["mix/l1_change"] > 0
+        assert [r[f"mix/gram_diag/{n}"] for n in names] == pytest.approx(np.diag(d["gram"]).tolist())
+        assert [r[f"mix/gpbar/{n}"] for n in names] == pytest.approx(d["gpbar"])
+        assert [r[f"mix/weight/{n}"] for n in names] == pytest.approx(d["weights"])
+        assert {"mix/gram_offdiag_mean", "mix/gram_offdiag_min", "mix/gram_offdiag_max", "mix/gram_cos_mean"} <= set(r)
     # the result averages every mixture trained on by its steps, the last, partial round included
     w = [np.asarray(h["weights"]) for h in mixing["history"]]
     assert np.allclose(mixing["result"], (4 * w[0] + 4 * w[1] + 2 * w[2]) / 10)

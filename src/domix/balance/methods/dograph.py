@@ -12,11 +12,12 @@ objective, the constraints or the schedule: everything below that is domix's for
 
 Every ``round_steps`` = R steps (after ``warmup_steps`` at the prior mixture):
 
-    f_s     = normalise( flatten((E_s P1)^T (H_s P2)) )        per-sample LM-head gradient sketch
+    g_s     = flatten((E_s P1)^T (H_s P2));  f_s = g_s / ||g_s||   per-sample LM-head gradient sketch
     C, z    = spherical k-means(f, m), warm-started, ids matched to the previous C (Hungarian)
     mu_j    = mean of f_s over cluster j;  MMD^2_jk = ||mu_j - mu_k||^2   (linear gradient kernel)
     A_jk    = exp(-MMD^2_jk / sigma^2) on k-nearest-neighbour edges;  L = D - A
-    u_j     = <mu_j, mu_target> / max_i |<mu_i, mu_target>|,  mu_target = sum_j pbar_j mu_j
+    nu_j    = mean of g_s over cluster j   (``utility: gradient``; mu_j with ``utility: direction``)
+    u_j     = <nu_j, nu_target> / max_i |<nu_i, nu_target>|,  nu_target = sum_j pbar_j nu_j
     w       = argmin_{w in simplex, lo <= w <= hi}  -u.w + (gamma/2) w^T L w + beta KL(w || w_prev)
 
 solved by exponentiated-gradient steps (``balance.graph.eg_solve``).
@@ -38,9 +39,16 @@ domix's choices (where the paper is silent):
 - Prior (warm-up mixture): ``tokens`` (natural), ``target`` (pbar) or ``uniform`` over units.
 - Trust region: w_prev_c = the sampling mass the previous mixture put on the units now in cluster c
   (the mixture actually trained on, mapped onto the new clusters).
-- Target: pbar over units (``Domains.target``: share of validation documents), summed per cluster.
-  u is scaled by max |u| (the sketch's scale drifts as gradients shrink); gamma defaults to m since
-  weights are O(1/m).
+- Target: pbar over units, summed per cluster: ``target: documents`` (default, ``Domains.target``:
+  share of validation documents) or ``macro`` (``Domains.target_macro``: every evaluation domain
+  weighs the same, as in the reported macro loss), as R&B's ``target``.
+- Utility. u_j is meant as the first-order decrease of the target loss per unit of weight on j,
+  <E grad_j, E grad_target>: ``utility: gradient`` takes it from the raw sketches, so a cluster the
+  model predicts badly (larger dL/dlogits) and that points the target's way is worth more.
+  ``utility: direction`` (default, domix's first formulation) uses the normalised directions mu_j
+  that clustering uses (a cosine that ignores how much a domain still has to teach); which one
+  becomes the default is for the sweep of issue "Quality 2" to decide. u is scaled by max |u| (the gradients' scale drifts as training
+  goes on); gamma defaults to m since weights are O(1/m).
 - Constraints: lo_c = min(min_weight, hi_c) for every cluster with tokens (0 for a cluster that got
   no base unit); repetition cap hi_c = max_upsample * tokens_c / tokens_total (a cluster is drawn
   at most ``max_upsample`` times as often as in the natural mixture, so a small cluster is not
@@ -71,6 +79,8 @@ class DoGraphConfig(Config):
     warmup_steps: int | None = None  # at the prior mixture; default R
     probe_steps: int = 2  # steps before each refresh whose samples are sketched
     prior: Literal["tokens", "target", "uniform"] = "tokens"
+    target: Literal["documents", "macro"] = "documents"  # pbar (see the module docstring)
+    utility: Literal["direction", "gradient"] = "direction"  # u from normalised or raw sketches
     kernel: Literal["linear", "rbf"] = "linear"  # MMD^2: closed form, or unbiased RBF estimate
     neighbours: int = 3  # k of the kNN graph
     gamma: float | None = None  # Laplacian smoothness; default m
@@ -108,7 +118,8 @@ class DoGraph(MixingMethod):
         self.domains = domains
         U, m = len(domains), self.config.clusters
         self.tokens = np.asarray(domains.tokens, dtype=np.float64)
-        target = np.ones(U) if domains.target is None else np.asarray(domains.target, dtype=np.float64)
+        target = domains.target_macro if self.config.target == "macro" else domains.target
+        target = np.ones(U) if target is None else np.asarray(target, dtype=np.float64)
         self.target = target / target.sum() if target.sum() > 0 else np.full(U, 1.0 / U)
         prior = {"tokens": self.tokens, "target": self.target, "uniform": np.ones(U)}[self.config.prior]
         prior = np.where(self.tokens > 0, prior, 0.0)
@@ -154,7 +165,8 @@ class DoGraph(MixingMethod):
         if len(units) == 0:
             return {"refresh": 1.0, "probe_empty": 1.0}
         ok = np.linalg.norm(X, axis=1) > 0
-        X, units = graph.normalize_rows(X[ok]), units[ok]
+        raw, units = X[ok], units[ok]
+        X = graph.normalize_rows(raw)
         if len(X) == 0:
             return {"refresh": 1.0, "probe_empty": 1.0}
         if self.unit_feat.shape[1] != X.shape[1]:
@@ -186,7 +198,7 @@ class DoGraph(MixingMethod):
         A, sigma2 = graph.knn_graph(mmd2, cfg.neighbours)
         L = graph.laplacian(A)
         # 4. utility: alignment with the target's mean feature
-        mu = np.stack([X[z == c].mean(0) for c in active])
+        mu = np.stack([(raw if cfg.utility == "gradient" else X)[z == c].mean(0) for c in active])
         pbar_c = np.bincount(self.assign, weights=self.target, minlength=m)[active]
         pbar_c = pbar_c / pbar_c.sum() if pbar_c.sum() > 0 else tok_c[active] / tok_c[active].sum()
         u = mu @ (pbar_c @ mu)

@@ -8,15 +8,27 @@ the ordinary backward: no extra forward, backward or evaluation). At the end of 
     G_ij    = <g_i, g_j> / (|S_i| |S_j|)                 (Gram of per-domain mean gradients)
     p_{t+1} = softmax(lambda * G pbar / ||G pbar||_2)     (overwritten, not accumulated)
 
-with p_0 uniform, lambda = 3 (the paper's value) and pbar the share of evaluation documents per
-domain (``Domains.target``: the Regroup assignment of the validation documents, or the original
-labels when training on original domains).
+with p_0 uniform and lambda = 3 (the paper's value). Symbols -> variables: K = ``round_steps``,
+lambda = ``temperature``, g_i / |S_i| = ``gram`` and ``counts`` of the signal, pbar = ``self.target``,
+p_t = ``self.weights``.
 
-Symbols -> variables: K = ``round_steps``, lambda = ``temperature``, g_i / |S_i| = ``gram`` and
-``counts`` of the signal, pbar = ``self.target``, p_t = ``self.weights``.
-
-Where the paper is silent, domix chooses (and logs each event as ``mix/<event>``):
+Where the paper is silent, domix chooses (each choice a parameter; the defaults are the paper's
+formula, see docs/benchmarks.md, "R&B: diagnosis", for the sweep over them):
 - K: 50 steps by default (the paper does not state it).
+- ``gram``: the paper writes the plug-in Gram above. Its diagonal is biased upwards: with n_i
+  examples, E <g_i, g_i> / n_i^2 = ||mu_i||^2 + tr(Cov_i) / n_i, so a domain that got few examples
+  in a round (a low weight) looks as if its gradient were large and is upweighted next round, the
+  next round it has many examples and looks small: a see-saw driven by sampling noise, not by the
+  data. ``gram: unbiased`` (default) keeps the off-diagonal terms (examples of two domains are
+  independent) and replaces the diagonal by (<g_i, g_i> - sum_s ||g_is||^2) / (n_i^2 - sum_s n_is^2)
+  over the round's steps s, the cross terms of distinct steps only (the signal's ``sq`` and ``n2``);
+  a domain seen in only one step keeps the plug-in value. ``gram: plugin`` (default) is the formula
+  as written.
+- ``target``: pbar. The paper uses the share of evaluation documents per domain
+  (``target: documents``, default). domix reports the macro loss over the original domains (each
+  weighs the same), so ``target: macro`` is the pbar of that metric: the mean over evaluation domains
+  of the share of its validation documents in each training domain (uniform when training on the
+  evaluation domains themselves). ``Domains.target`` / ``Domains.target_macro``.
 - |S_i| counts examples (packed sequences of one domain), not tokens; every sequence has the same
   number of tokens, so this only rescales G by a constant.
 - A domain with no examples in a round has no gradient: it keeps its previous weight, and the
@@ -25,12 +37,16 @@ Where the paper is silent, domix chooses (and logs each event as ``mix/<event>``
   gradients), the norm is zero: the previous mixture is kept (``mix/gpbar_zero`` = 1).
 - ``result()`` (the mixture a later static run would use) is the step-weighted average of the
   mixtures trained on; the online run itself follows p_t.
+
+Every round is logged in ``diagnostics()["rounds"]`` (mixing.json): its number and step, examples
+per domain, the Gram used, G pbar, the new weights and their L1 change from the previous round; the
+same round's scalars go to metrics.jsonl as ``mix/<key>`` (``_record``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -45,6 +61,8 @@ SIGNAL = "domain_grad_gram"
 class RnBConfig(Config):
     round_steps: int = 50  # K
     temperature: float = 3.0  # lambda
+    gram: Literal["plugin", "unbiased"] = "plugin"  # the Gram's diagonal (see the module docstring)
+    target: Literal["documents", "macro"] = "documents"  # pbar (see the module docstring)
 
     def validate(self) -> None:
         if self.round_steps < 1:
@@ -61,35 +79,67 @@ class RnB(MixingMethod):
     def start(self, domains: Domains) -> Proposal:
         self.domains = domains
         m = len(domains)
-        target = np.full(m, 1.0 / m) if domains.target is None else np.asarray(domains.target, dtype=np.float64)
+        target = domains.target_macro if self.config.target == "macro" else domains.target
+        target = np.full(m, 1.0 / m) if target is None else np.asarray(target, dtype=np.float64)
         self.target = target / target.sum()
         self.weights = np.full(m, 1.0 / m)
         self.weight_steps = np.zeros(m)  # sum over rounds of weights * steps, for result()
-        self.grams: list[list[list[float]]] = []
+        self.rounds: list[dict[str, Any]] = []  # per round: step, counts, gram, gpbar, weights
         self._current = Mixture(domains.names, self.weights)
         return self._proposal({})
 
     def update(self, obs: Observation) -> Proposal:
         self.weight_steps += self.weights * obs.steps
         sig = obs.signals[SIGNAL]
-        gram, counts = np.asarray(sig["gram"], dtype=np.float64), np.asarray(sig["counts"], dtype=np.float64)
+        counts = np.asarray(sig["counts"], dtype=np.float64)
         present = counts > 0
-        G = np.zeros_like(gram)
-        G[np.ix_(present, present)] = gram[np.ix_(present, present)] / np.outer(counts[present], counts[present])
-        self.grams.append(G.tolist())
-        info = {"absent_domains": float((~present).sum()), "gpbar_zero": 0.0}
+        G = self._gram(sig, present)
         v = G @ self.target
+        previous = self.weights
+        info = {"absent_domains": float((~present).sum()), "gpbar_zero": 0.0}
         norm = float(np.linalg.norm(v[present])) if present.any() else 0.0
         if norm == 0.0 or not np.isfinite(norm):
             info["gpbar_zero"] = 1.0
-            return self._proposal(info)
-        logits = self.config.temperature * v[present] / norm
-        soft = np.exp(logits - logits.max())
-        new = self.weights.copy()
-        new[present] = soft / soft.sum() * (1.0 - self.weights[~present].sum())
-        self.weights = new
-        self._current = Mixture(self.domains.names, new)
-        return self._proposal(info)
+        else:
+            logits = self.config.temperature * v[present] / norm
+            soft = np.exp(logits - logits.max())
+            self.weights = self.weights.copy()
+            self.weights[present] = soft / soft.sum() * (1.0 - self.weights[~present].sum())
+            self._current = Mixture(self.domains.names, self.weights)
+        l1 = float(np.abs(self.weights - previous).sum())
+        self.rounds.append({"round": len(self.rounds) + 1, "step": obs.step, "counts": counts.tolist(),
+                            "gram": G.tolist(), "gpbar": v.tolist(), "weights": self.weights.tolist(), "l1_change": l1})
+        return self._proposal({**info, **self._record(G, v, l1)})
+
+    def _record(self, G: np.ndarray, v: np.ndarray, l1: float) -> dict[str, float]:
+        """The round as metrics (``mix/<key>`` in metrics.jsonl, next to ``mix/weight/<domain>``):
+        its number, the L1 change of the weights, G's diagonal and G pbar per domain, and a summary
+        of G's off-diagonal entries and cosines."""
+        m = len(G)
+        d = np.sqrt(np.clip(np.diag(G), 0.0, None))
+        off = ~np.eye(m, dtype=bool)
+        cos = G / np.where(np.outer(d, d) > 0, np.outer(d, d), np.inf)
+        rec = {"round": float(len(self.rounds)), "l1_change": l1}
+        if m > 1:
+            rec.update({"gram_offdiag_mean": float(G[off].mean()), "gram_offdiag_min": float(G[off].min()),
+                        "gram_offdiag_max": float(G[off].max()), "gram_cos_mean": float(cos[off].mean())})
+        for name, g, gp in zip(self.domains.names, np.diag(G), v):
+            rec[f"gram_diag/{name}"] = float(g)
+            rec[f"gpbar/{name}"] = float(gp)
+        return rec
+
+    def _gram(self, sig: dict[str, Any], present: np.ndarray) -> np.ndarray:
+        """G over the domains present in the round (zero elsewhere), plug-in or with the unbiased
+        diagonal."""
+        raw, counts = np.asarray(sig["gram"], dtype=np.float64), np.asarray(sig["counts"], dtype=np.float64)
+        G = np.zeros_like(raw)
+        both = np.ix_(present, present)
+        G[both] = raw[both] / np.outer(counts[present], counts[present])
+        if self.config.gram == "unbiased":
+            den = counts**2 - np.asarray(sig["n2"], dtype=np.float64)
+            ok = present & (den > 0)  # seen in two steps or more
+            G[ok, ok] = (np.diag(raw)[ok] - np.asarray(sig["sq"], dtype=np.float64)[ok]) / den[ok]
+        return G
 
     def finish(self, steps: int) -> None:
         self.weight_steps += self.weights * steps  # the last round counts in result() too
@@ -103,13 +153,13 @@ class RnB(MixingMethod):
         return Mixture(self.domains.names, self.weight_steps)
 
     def diagnostics(self) -> dict[str, Any]:
-        return {"target": self.target.tolist(), "gram_per_round": self.grams}
+        return {"target": self.target.tolist(), "rounds": self.rounds}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"weights": self.weights.copy(), "weight_steps": self.weight_steps.copy(), "grams": list(self.grams)}
+        return {"weights": self.weights.copy(), "weight_steps": self.weight_steps.copy(), "rounds": list(self.rounds)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.weights = np.asarray(state["weights"], dtype=np.float64)
         self.weight_steps = np.asarray(state["weight_steps"], dtype=np.float64)
-        self.grams = list(state["grams"])
+        self.rounds = list(state["rounds"])
         self._current = Mixture(self.domains.names, self.weights)

@@ -15,8 +15,14 @@ Two accumulator modes (``mixing.signals.domain_grad_gram.mode``):
   V x d block is folded to rows x d. Inner products of sketches are unbiased estimates of the exact
   ones; memory is m * rows * d * 4 bytes. Its error on the Gram is measured in docs/benchmarks.md.
 
-``value()`` returns ``{"gram": <g_i, g_j> [m, m], "counts": examples per domain [m]}`` for the round,
-summed over data-parallel ranks (accumulators and counts are all-reduced before the Gram).
+``value()`` returns ``{"gram": <g_i, g_j> [m, m], "counts": examples per domain [m], "sq": [m],
+"n2": [m]}`` for the round, summed over data-parallel ranks (accumulators and counts are all-reduced
+before the Gram). ``sq`` sums the squared norm of every per-step (per-rank) block of domain i and
+``n2`` the squares of their example counts: with them a method can remove the finite-sample bias of
+the diagonal, E<g_i, g_i> / n_i^2 = ||mean gradient||^2 + tr(Cov_i) / n_i, by the unbiased estimate
+(<g_i, g_i> - sq_i) / (n_i^2 - n2_i) (the cross terms of distinct steps only). In sketch mode ``sq``
+holds the exact blocks' norms: the sketched inner product is unbiased for the exact one, so the
+estimate stays unbiased.
 """
 
 from __future__ import annotations
@@ -83,6 +89,8 @@ class HeadSplit:
             self.sign_V1 = (torch.randint(0, 2, (V, 1), generator=g) * 2 - 1).float()
             self.acc = torch.zeros(m, rows, D)
         self.counts = torch.zeros(m, dtype=torch.float64)
+        self.sq = torch.zeros(m, dtype=torch.float64)  # sum over steps of ||block_i||^2
+        self.n2 = torch.zeros(m, dtype=torch.float64)  # sum over steps of (examples in block_i)^2
         self.segments: list[tuple[int, int, int]] | None = None
         self.order: torch.Tensor | None = None
         head.forward = types.MethodType(lambda mod, h: _SplitHead.apply(h, mod.weight, mod.bias, self), head)
@@ -97,7 +105,9 @@ class HeadSplit:
         d = dom_B if self.order is None else dom_B[self.order]
         change = torch.nonzero(torch.diff(d, prepend=d[:1] - 1)).flatten().tolist() + [len(d)]
         self.segments = [(int(d[a]), a, b) for a, b in zip(change[:-1], change[1:])]
-        self.counts += torch.bincount(dom_B, minlength=self.m).double()
+        step_counts = torch.bincount(dom_B, minlength=self.m).double()
+        self.counts += step_counts
+        self.n2 += step_counts.square()
 
     def weight_grad(self, e_BTV: torch.Tensor, h_BTD: torch.Tensor) -> torch.Tensor:
         if self.segments is None:
@@ -108,6 +118,7 @@ class HeadSplit:
         for d, a, b in self.segments:
             g_VD = e_BTV[a:b].flatten(0, 1).t() @ h_BTD[a:b].flatten(0, 1)
             self._accumulate(d, g_VD)
+            self.sq[d] += torch.linalg.vector_norm(g_VD).double().square()
             grad_w = g_VD if grad_w is None else grad_w.add_(g_VD)
         self.segments = None
         return grad_w
@@ -118,16 +129,19 @@ class HeadSplit:
         else:
             self.acc[d].index_add_(0, self.bucket_V, g_VD * self.sign_V1)
 
-    def gram(self) -> tuple[np.ndarray, np.ndarray]:
-        """(<g_i, g_j> over the round, examples per domain), summed over ranks."""
-        acc, counts = all_reduce_(self.acc), all_reduce_(self.counts)  # in place: reset() follows
-        flat = acc.flatten(1)
+    def gram(self) -> dict[str, np.ndarray]:
+        """<g_i, g_j> over the round, examples per domain, per-step block norms and counts squared,
+        summed over ranks."""
+        for t in (self.acc, self.counts, self.sq, self.n2):  # in place: reset() follows
+            all_reduce_(t)
+        flat = self.acc.flatten(1)
         gram = (flat @ flat.t()).double()
-        return gram.numpy(), counts.numpy()
+        return {"gram": gram.numpy(), "counts": self.counts.numpy().copy(), "sq": self.sq.numpy().copy(),
+                "n2": self.n2.numpy().copy()}
 
     def reset(self) -> None:
-        self.acc.zero_()
-        self.counts.zero_()
+        for t in (self.acc, self.counts, self.sq, self.n2):
+            t.zero_()
 
     def remove(self) -> None:
         if "forward" in vars(self.head):
@@ -147,8 +161,7 @@ class DomainGradGram(Signal):
         self.split.set_domains(dom_B)
 
     def value(self, trainer) -> dict[str, Any]:
-        gram, counts = self.split.gram()
-        return {"gram": gram, "counts": counts, "mode": self.config.mode}
+        return {**self.split.gram(), "mode": self.config.mode}
 
     def reset(self) -> None:
         self.split.reset()
@@ -160,8 +173,8 @@ class DomainGradGram(Signal):
     def state_dict(self) -> dict[str, Any]:
         # The accumulators are rank-local: save their sum over ranks (every rank calls this) and,
         # on resume, give it all to rank 0, so the round's Gram is the same as uninterrupted.
-        return {"acc": all_reduce_(self.split.acc.clone()), "counts": all_reduce_(self.split.counts.clone()),
-                "mode": self.config.mode, "rows": self.config.rows}
+        sums = {k: all_reduce_(getattr(self.split, k).clone()) for k in ("acc", "counts", "sq", "n2")}
+        return {**sums, "mode": self.config.mode, "rows": self.config.rows}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         saved = (state.get("mode"), state.get("rows"))
@@ -169,5 +182,6 @@ class DomainGradGram(Signal):
             raise ResumeError(f"cannot resume domain_grad_gram: the checkpoint's accumulator (mode, rows) = "
                                f"{saved} does not fit this run's ({self.config.mode}, {self.config.rows})")
         first = not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
-        self.split.acc.copy_(state["acc"] if first else torch.zeros_like(state["acc"]))
-        self.split.counts.copy_(state["counts"] if first else torch.zeros_like(state["counts"]))
+        for k in ("acc", "counts", "sq", "n2"):
+            saved_t = state.get(k, torch.zeros_like(getattr(self.split, k)))  # sq, n2: older checkpoints lack them
+            getattr(self.split, k).copy_(saved_t if first else torch.zeros_like(saved_t))

@@ -7,8 +7,10 @@ Gaussian projections P1 [V, r1] and P2 [d, r2] (entries N(0, 1/r)),
 
     f_s = flatten( (E_s P1)^T (H_s P2) ) = flatten( P1^T G_s P2 )     [r1 * r2]
 
-a bilinear sketch whose inner products are unbiased estimates of <G_s, G_t>. Features are
-L2-normalised (DoGraph clusters gradient directions).
+a bilinear sketch whose inner products are unbiased estimates of <G_s, G_t>. Features are the raw
+sketches, not normalised: their norm carries how large the sample's error signal is (a sample the
+model predicts badly has a larger dL/dlogits); a method that clusters directions (DoGraph)
+normalises them itself.
 
 E and H are read in the ordinary training step, as ``domain_grad_gram`` does, but with hooks rather
 than a replaced backward: a forward hook on the head keeps its input H and registers a hook on its
@@ -76,7 +78,7 @@ class HeadSketch:
         a_QTR = e_QTV.float() @ self.P1_VR
         b_QTR = h_QTD.float() @ self.P2_DR
         f_QRR = a_QTR.transpose(1, 2) @ b_QTR
-        self.out.append(torch.nn.functional.normalize(f_QRR.flatten(1), dim=1))
+        self.out.append(f_QRR.flatten(1))
         Q, T, V = e_QTV.shape
         r1, r2 = self.P1_VR.shape[1], self.P2_DR.shape[1]
         self.flops += 2 * Q * T * (V * r1 + h_QTD.shape[2] * r2 + r1 * r2)
