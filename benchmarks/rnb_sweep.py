@@ -75,7 +75,8 @@ def record(cell: Cell, variant: str, params: dict, cfg: CompareConfig, res, comm
     if rounds:
         l1 = [r["l1_change"] for r in rounds]
         row |= {"l1_change": l1, "median_l1_after3": float(np.median(l1[3:])) if len(l1) > 3 else None,
-                "weights": [r["weights"] for r in rounds], "domains": io.read_json(mixing)["domains"]}
+                "domains": io.read_json(mixing)["domains"],
+                **{k: [r.get(k) for r in rounds] for k in ("weights", "counts", "gpbar", "diag_plugin", "diag_unbiased")}}
     return row
 
 

@@ -83,12 +83,12 @@ def test_unbiased_diagonal_keeps_only_cross_step_terms_and_removes_the_noise_bia
         blocks = n_s[:, :, None] * mu[None] + rng.normal(0, 2.0, (4, 3, 2)) * np.sqrt(n_s)[:, :, None]
         sig = _signal(blocks, n_s)
         present = np.ones(3, bool)
-        draws["plugin"].append(np.diag(plug._gram(sig, present)))
-        draws["unbiased"].append(np.diag(unb._gram(sig, present)))
+        draws["plugin"].append(np.diag(plug._gram(sig, present, 'plugin')))
+        draws["unbiased"].append(np.diag(unb._gram(sig, present, 'unbiased')))
     # exact on one draw: sum over distinct steps s != t of <g_s, g_t> / sum of n_s n_t
     cross = sum(blocks[s, 0] @ blocks[t, 0] for s in range(4) for t in range(4) if s != t)
     den = sum(n_s[s, 0] * n_t for s in range(4) for t, n_t in enumerate(n_s[:, 0]) if s != t)
-    assert np.diag(unb._gram(sig, present))[0] == pytest.approx(cross / den)
+    assert np.diag(unb._gram(sig, present, 'unbiased'))[0] == pytest.approx(cross / den)
     truth = (mu**2).sum(1)
     assert np.allclose(np.mean(draws["unbiased"], 0), truth, atol=0.05)
     # the plug-in is inflated by tr(Cov) / n = 8 / n, most for the domain with the fewest examples
@@ -158,3 +158,20 @@ def test_rounds_are_logged_and_restored():
     clone.start(_domains([0.2, 0.3, 0.5]))
     clone.load_state_dict(rnb.state_dict())
     assert clone.diagnostics() == rnb.diagnostics()
+
+
+def test_step_damps_and_min_weight_floors_the_new_mixture():
+    vectors, counts = [[1.0, 0.0], [0.2, 0.9], [0.0, 1.0]], [4, 4, 4]
+    paper = build_method("rnb")
+    paper.start(_domains([0.0, 0.0, 1.0]))
+    q = paper.update(_obs(vectors, counts)).weights.weights
+    damped = build_method("rnb", {"step": 0.25})
+    damped.start(_domains([0.0, 0.0, 1.0]))
+    assert np.allclose(damped.update(_obs(vectors, counts)).weights.weights, 0.75 / 3 + 0.25 * q)
+    floored = build_method("rnb", {"min_weight": 0.1})
+    floored.start(_domains([0.0, 0.0, 1.0]))
+    w = floored.update(_obs(vectors, counts)).weights.weights
+    assert np.allclose(w, 0.1 + 0.7 * q) and w.min() >= 0.1 and w.sum() == pytest.approx(1.0)
+    for bad in ({"step": 0.0}, {"step": 1.5}, {"min_weight": 1.0}):
+        with pytest.raises(ConfigError):
+            build_method("rnb", bad)

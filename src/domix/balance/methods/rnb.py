@@ -29,6 +29,10 @@ formula, see docs/benchmarks.md, "R&B: diagnosis", for the sweep over them):
   weighs the same), so ``target: macro`` is the pbar of that metric: the mean over evaluation domains
   of the share of its validation documents in each training domain (uniform when training on the
   evaluation domains themselves). ``Domains.target`` / ``Domains.target_macro``.
+- ``step`` (eta, default 1: the paper's overwrite) and ``min_weight`` (default 0): the new mixture
+  is (1 - eta) p_t + eta q with q the softmax above, floored: q_i = f + (1 - k f) softmax_i over the
+  k present domains. A step below 1 damps a rule that jumps between mixtures; a floor keeps every
+  domain learning when the softmax would starve one.
 - |S_i| counts examples (packed sequences of one domain), not tokens; every sequence has the same
   number of tokens, so this only rescales G by a constant.
 - A domain with no examples in a round has no gradient: it keeps its previous weight, and the
@@ -63,10 +67,16 @@ class RnBConfig(Config):
     temperature: float = 3.0  # lambda
     gram: Literal["plugin", "unbiased"] = "plugin"  # the Gram's diagonal (see the module docstring)
     target: Literal["documents", "macro"] = "documents"  # pbar (see the module docstring)
+    step: float = 1.0  # eta: p <- (1 - eta) p + eta softmax(...); 1 overwrites (the paper)
+    min_weight: float = 0.0  # floor on every present domain's weight (0: none, the paper)
 
     def validate(self) -> None:
         if self.round_steps < 1:
             raise ConfigError("mixing.params.round_steps must be at least 1")
+        if not 0.0 < self.step <= 1.0:
+            raise ConfigError("mixing.params.step must be in (0, 1]")
+        if not 0.0 <= self.min_weight < 1.0:
+            raise ConfigError("mixing.params.min_weight must be in [0, 1)")
 
 
 @METHODS.register("rnb")
@@ -93,7 +103,7 @@ class RnB(MixingMethod):
         sig = obs.signals[SIGNAL]
         counts = np.asarray(sig["counts"], dtype=np.float64)
         present = counts > 0
-        G = self._gram(sig, present)
+        G = self._gram(sig, present, self.config.gram)
         v = G @ self.target
         previous = self.weights
         info = {"absent_domains": float((~present).sum()), "gpbar_zero": 0.0}
@@ -101,15 +111,31 @@ class RnB(MixingMethod):
         if norm == 0.0 or not np.isfinite(norm):
             info["gpbar_zero"] = 1.0
         else:
-            logits = self.config.temperature * v[present] / norm
-            soft = np.exp(logits - logits.max())
-            self.weights = self.weights.copy()
-            self.weights[present] = soft / soft.sum() * (1.0 - self.weights[~present].sum())
+            self.weights = self._next(v, norm, present)
             self._current = Mixture(self.domains.names, self.weights)
         l1 = float(np.abs(self.weights - previous).sum())
+        # both diagonals, whichever G used: their difference is the sampling-noise term tr(Cov_i) / n_i
+        diag = {f"diag_{kind}": np.diag(self._gram(sig, present, kind)).tolist()
+                for kind in ("plugin", "unbiased") if kind == "plugin" or "n2" in sig}
         self.rounds.append({"round": len(self.rounds) + 1, "step": obs.step, "counts": counts.tolist(),
-                            "gram": G.tolist(), "gpbar": v.tolist(), "weights": self.weights.tolist(), "l1_change": l1})
+                            "gram": G.tolist(), "gpbar": v.tolist(), "weights": self.weights.tolist(), "l1_change": l1,
+                            **diag})
         return self._proposal({**info, **self._record(G, v, l1)})
+
+    def _next(self, v: np.ndarray, norm: float, present: np.ndarray) -> np.ndarray:
+        """softmax(lambda G pbar / ||G pbar||) over the present domains (their share of the mass),
+        floored at ``min_weight``, reached by a step of size ``step`` from the current weights."""
+        cfg = self.config
+        logits = cfg.temperature * v[present] / norm
+        soft = np.exp(logits - logits.max())
+        soft /= soft.sum()
+        k = int(present.sum())
+        if cfg.min_weight > 0:
+            floor = min(cfg.min_weight, 1.0 / k)
+            soft = floor + (1.0 - k * floor) * soft  # the floored softmax, still on the simplex
+        new = self.weights.copy()
+        new[present] = soft * (1.0 - self.weights[~present].sum())
+        return new if cfg.step == 1.0 else (1.0 - cfg.step) * self.weights + cfg.step * new
 
     def _record(self, G: np.ndarray, v: np.ndarray, l1: float) -> dict[str, float]:
         """The round as metrics (``mix/<key>`` in metrics.jsonl, next to ``mix/weight/<domain>``):
@@ -128,14 +154,15 @@ class RnB(MixingMethod):
             rec[f"gpbar/{name}"] = float(gp)
         return rec
 
-    def _gram(self, sig: dict[str, Any], present: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _gram(sig: dict[str, Any], present: np.ndarray, kind: str) -> np.ndarray:
         """G over the domains present in the round (zero elsewhere), plug-in or with the unbiased
-        diagonal."""
+        diagonal (``kind``)."""
         raw, counts = np.asarray(sig["gram"], dtype=np.float64), np.asarray(sig["counts"], dtype=np.float64)
         G = np.zeros_like(raw)
         both = np.ix_(present, present)
         G[both] = raw[both] / np.outer(counts[present], counts[present])
-        if self.config.gram == "unbiased":
+        if kind == "unbiased":
             den = counts**2 - np.asarray(sig["n2"], dtype=np.float64)
             ok = present & (den > 0)  # seen in two steps or more
             G[ok, ok] = (np.diag(raw)[ok] - np.asarray(sig["sq"], dtype=np.float64)[ok]) / den[ok]
