@@ -11,7 +11,11 @@ committed (``benchmarks/results/rnb_sweep.jsonl``) and print, per variant and do
   softmax can set;
 - the domain that loses most against stratified on the same seed (per-domain validation loss).
 
-    python benchmarks/rnb_diagnose.py [--results benchmarks/results/rnb_sweep.jsonl] [--temperature 3]
+    python benchmarks/rnb_diagnose.py [--results benchmarks/results/rnb_sweep.jsonl] [--temperature 3] \
+        [--figure docs/img/rnb_rounds.png --variants paper,<default>]
+
+``--figure``: the weights each round set, seed 0, one panel per (variant, domain set), with the L1
+change of each round in the title.
 """
 
 from __future__ import annotations
@@ -77,12 +81,39 @@ def _ms(v: list[float], fmt: str) -> str:
     return f"{np.mean(v):{fmt}}" + (f" ± {np.std(v, ddof=1):{fmt}}" if len(v) > 1 else "")
 
 
+def figure(rows: list[dict], variants: list[str], out: Path) -> Path:
+    from domix.evaluate.plots import pyplot, save_figure
+
+    runs = [r for v in variants for r in rows if r["variant"] == v and r["seed"] == 0 and r.get("weights")]
+    layers = sorted({r["layer"] for r in runs})
+    plt = pyplot()
+    fig, axes = plt.subplots(len(layers), len(variants), figsize=(4.2 * len(variants), 3.4 * len(layers)),
+                             squeeze=False, sharey=True)
+    for r in runs:
+        ax = axes[layers.index(r["layer"])][variants.index(r["variant"])]
+        W = np.asarray(r["weights"])
+        steps = np.arange(1, len(W) + 1)
+        ax.stackplot(steps, W.T, labels=r["domains"])
+        ax.set_title(f"{r['variant']} / {r['layer']}: L1 " + " ".join(f"{x:.2f}" for x in r["l1_change"]),
+                     fontsize=8)
+        ax.set_xlabel("round")
+        ax.set_ylim(0, 1)
+        if r["layer"] == "original" or len(r["domains"]) <= 5:
+            ax.legend(fontsize=6, loc="upper left")
+    return save_figure(fig, out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", type=Path, default=HERE / "results" / "rnb_sweep.jsonl")
     ap.add_argument("--temperature", type=float, default=3.0, help="R&B's lambda where a run's params omit it")
+    ap.add_argument("--figure", type=Path, default=None)
+    ap.add_argument("--variants", default="paper", help="comma list: the figure's columns")
     args = ap.parse_args()
-    print(diagnose(read_results(args.results), args.temperature))
+    rows = read_results(args.results)
+    print(diagnose(rows, args.temperature))
+    if args.figure:
+        print(f"figure: {figure(rows, args.variants.split(','), args.figure)}")
 
 
 if __name__ == "__main__":

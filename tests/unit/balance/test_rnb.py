@@ -175,3 +175,21 @@ def test_step_damps_and_min_weight_floors_the_new_mixture():
     for bad in ({"step": 0.0}, {"step": 1.5}, {"min_weight": 1.0}):
         with pytest.raises(ConfigError):
             build_method("rnb", bad)
+
+
+def test_gram_ema_averages_rounds_and_resumes():
+    a, b = [[1.0, 0.0], [0.2, 0.9], [0.0, 1.0]], [[0.0, 1.0], [0.9, 0.2], [1.0, 0.0]]
+    ema = build_method("rnb", {"gram_ema": 0.5})
+    ema.start(_domains([0.2, 0.3, 0.5]))
+    ema.update(_obs(a, counts=[4, 4, 4]))
+    clone = build_method("rnb", {"gram_ema": 0.5})
+    clone.start(_domains([0.2, 0.3, 0.5]))
+    clone.load_state_dict(ema.state_dict())
+    got = [m.update(_obs(b, counts=[4, 4, 4])) for m in (ema, clone)]
+    assert np.array_equal(got[0].weights.weights, got[1].weights.weights)
+    ga, gb = (np.asarray(x) @ np.asarray(x).T / 16 for x in (a, b))
+    assert np.allclose(ema.diagnostics()["rounds"][1]["gram"], 0.5 * ga + 0.5 * gb)
+    # an absent domain keeps its history but leaves this round's G (as in the paper's rule)
+    ema.update(_obs([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], counts=[4, 4, 0]))
+    G = np.asarray(ema.diagnostics()["rounds"][2]["gram"])
+    assert np.all(G[2] == 0) and np.all(G[:, 2] == 0) and ema.gram_avg[2, 2] == pytest.approx((ga[2, 2] + gb[2, 2]) / 2)

@@ -33,6 +33,9 @@ formula, see docs/benchmarks.md, "R&B: diagnosis", for the sweep over them):
   is (1 - eta) p_t + eta q with q the softmax above, floored: q_i = f + (1 - k f) softmax_i over the
   k present domains. A step below 1 damps a rule that jumps between mixtures; a floor keeps every
   domain learning when the softmax would starve one.
+- ``gram_ema`` (beta, default 0: each round's Gram alone, the paper): G is an exponential moving
+  average over rounds, so one round's fast learning on a just-upweighted domain (its gradient
+  collapses after a round at a high weight) does not flip the mixture by itself.
 - |S_i| counts examples (packed sequences of one domain), not tokens; every sequence has the same
   number of tokens, so this only rescales G by a constant.
 - A domain with no examples in a round has no gradient: it keeps its previous weight, and the
@@ -69,6 +72,7 @@ class RnBConfig(Config):
     target: Literal["documents", "macro"] = "documents"  # pbar (see the module docstring)
     step: float = 1.0  # eta: p <- (1 - eta) p + eta softmax(...); 1 overwrites (the paper)
     min_weight: float = 0.0  # floor on every present domain's weight (0: none, the paper)
+    gram_ema: float = 0.0  # beta: G <- beta G_prev + (1 - beta) G_round; 0 uses the round alone (the paper)
 
     def validate(self) -> None:
         if self.round_steps < 1:
@@ -77,6 +81,8 @@ class RnBConfig(Config):
             raise ConfigError("mixing.params.step must be in (0, 1]")
         if not 0.0 <= self.min_weight < 1.0:
             raise ConfigError("mixing.params.min_weight must be in [0, 1)")
+        if not 0.0 <= self.gram_ema < 1.0:
+            raise ConfigError("mixing.params.gram_ema must be in [0, 1)")
 
 
 @METHODS.register("rnb")
@@ -95,6 +101,8 @@ class RnB(MixingMethod):
         self.weights = np.full(m, 1.0 / m)
         self.weight_steps = np.zeros(m)  # sum over rounds of weights * steps, for result()
         self.rounds: list[dict[str, Any]] = []  # per round: step, counts, gram, gpbar, weights
+        self.gram_avg = np.zeros((m, m))  # the smoothed Gram (gram_ema > 0)
+        self.seen = np.zeros(m, dtype=bool)  # domains present in some earlier round
         self._current = Mixture(domains.names, self.weights)
         return self._proposal({})
 
@@ -103,7 +111,7 @@ class RnB(MixingMethod):
         sig = obs.signals[SIGNAL]
         counts = np.asarray(sig["counts"], dtype=np.float64)
         present = counts > 0
-        G = self._gram(sig, present, self.config.gram)
+        G = self._smooth(self._gram(sig, present, self.config.gram), present)
         v = G @ self.target
         previous = self.weights
         info = {"absent_domains": float((~present).sum()), "gpbar_zero": 0.0}
@@ -121,6 +129,16 @@ class RnB(MixingMethod):
                             "gram": G.tolist(), "gpbar": v.tolist(), "weights": self.weights.tolist(), "l1_change": l1,
                             **diag})
         return self._proposal({**info, **self._record(G, v, l1)})
+
+    def _smooth(self, G: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """The exponential moving average of G over rounds (entries of domains seen before; the
+        first sighting is taken as it is), restricted to the domains present in this round."""
+        both = np.outer(present, present)
+        known = both & np.outer(self.seen, self.seen)
+        beta = self.config.gram_ema
+        self.gram_avg = np.where(known, beta * self.gram_avg + (1 - beta) * G, np.where(both, G, self.gram_avg))
+        self.seen |= present
+        return np.where(both, self.gram_avg, 0.0)
 
     def _next(self, v: np.ndarray, norm: float, present: np.ndarray) -> np.ndarray:
         """softmax(lambda G pbar / ||G pbar||) over the present domains (their share of the mass),
@@ -183,10 +201,13 @@ class RnB(MixingMethod):
         return {"target": self.target.tolist(), "rounds": self.rounds}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"weights": self.weights.copy(), "weight_steps": self.weight_steps.copy(), "rounds": list(self.rounds)}
+        return {"weights": self.weights.copy(), "weight_steps": self.weight_steps.copy(), "rounds": list(self.rounds),
+                "gram_avg": self.gram_avg.copy(), "seen": self.seen.copy()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.weights = np.asarray(state["weights"], dtype=np.float64)
         self.weight_steps = np.asarray(state["weight_steps"], dtype=np.float64)
         self.rounds = list(state["rounds"])
+        self.gram_avg = np.asarray(state.get("gram_avg", self.gram_avg), dtype=np.float64)
+        self.seen = np.asarray(state.get("seen", self.seen), dtype=bool)
         self._current = Mixture(self.domains.names, self.weights)
