@@ -14,7 +14,7 @@ committed (``benchmarks/results/rnb_sweep.jsonl``) and print, per variant and do
     python benchmarks/rnb_diagnose.py [--results benchmarks/results/rnb_sweep.jsonl] [--temperature 3] \
         [--figure docs/img/rnb_rounds.png --variants paper,<default>]
 
-``--figure``: the weights each round set, seed 0, one panel per (variant, domain set), with the L1
+``--figure``: the weights each round set (round 0: uniform), seed 0, one panel per (variant, domain set), with the L1
 change of each round in the title.
 """
 
@@ -92,8 +92,10 @@ def figure(rows: list[dict], variants: list[str], out: Path) -> Path:
     for r in runs:
         ax = axes[layers.index(r["layer"])][variants.index(r["variant"])]
         W = np.asarray(r["weights"])
-        steps = np.arange(1, len(W) + 1)
-        ax.stackplot(steps, W.T, labels=r["domains"])
+        W = np.vstack([np.full(W.shape[1], 1.0 / W.shape[1]), W])  # round 0: p_0 uniform
+        rounds = np.arange(len(W))
+        ax.stackplot(rounds, W.T, labels=r["domains"])
+        ax.set_xticks(rounds)
         ax.set_title(f"{r['variant']} / {r['layer']}: L1 " + " ".join(f"{x:.2f}" for x in r["l1_change"]),
                      fontsize=8)
         ax.set_xlabel("round")
