@@ -65,42 +65,80 @@ def plot_mixture_grid(cmp: Comparison, out: Path) -> Path | None:
     return plot_mixtures(runs, out, title=f"mixture weights over training (seed {seed})")
 
 
-def _rnb_runs(cmp: Comparison) -> list[tuple[Any, dict[str, Any]]]:
-    """(result, mixing.json) of every R&B run at the first seed that logged its rounds."""
+def _method_runs(cmp: Comparison, method: str, key: str) -> list[tuple[Any, dict[str, Any]]]:
+    """(result, mixing.json) of every run of ``method`` at the first seed whose diagnostics hold
+    its per-round records under ``key``."""
     seed = cmp.config.seeds[0]
-    runs = [r for r in cmp.results if r.cell.method == "rnb" and r.cell.seed == seed
+    runs = [r for r in cmp.results if r.cell.method == method and r.cell.seed == seed
             and (r.out_dir / "mixing.json").exists()]
     runs = [(r, io.read_json(r.out_dir / "mixing.json")) for r in runs]
-    return [(r, mix) for r, mix in runs if mix.get("diagnostics", {}).get("rounds")]
+    return [(r, mix) for r, mix in runs if mix.get("diagnostics", {}).get(key)]
+
+
+def _rnb_runs(cmp: Comparison) -> list[tuple[Any, dict[str, Any]]]:
+    return _method_runs(cmp, "rnb", "rounds")
+
+
+def _plot_rounds(runs: list[tuple[Any, dict[str, Any]]], key: str, panels: list[tuple[str, Any, bool]],
+                 out: Path) -> Path | None:
+    """One row per run, one column per panel (title, rounds -> (names, Y [rounds, n]), log scale),
+    and a last column with the L1 change of the weights from one round to the next."""
+    if not runs:
+        return None
+    plt = pyplot()
+    n = len(panels) + 1
+    fig, axes = plt.subplots(len(runs), n, figsize=(5 * n, 3.8 * len(runs)), squeeze=False)
+    for (r, mix), row in zip(runs, axes):
+        rounds = mix["diagnostics"][key]
+        steps = [x["step"] for x in rounds]
+        for ax, (title, series, log) in zip(row, panels):
+            names, Y = series(rounds, mix)
+            for j, name in enumerate(names):
+                ax.plot(steps, np.clip(Y[:, j], 1e-12, None) if log else Y[:, j], marker=".", label=name)
+            ax.set_title(f"{r.cell.group}: {title}", fontsize=9)
+            if log:
+                ax.set_yscale("log")
+        row[-1].plot(steps, [x.get("l1_change", np.nan) for x in rounds], marker=".", color="k")
+        row[-1].set_title(f"{r.cell.group}: L1 change of the weights", fontsize=9)
+        row[-1].set_ylim(bottom=0)
+        for ax in row:
+            ax.set_xlabel("step")
+        row[0].legend(fontsize=6, ncol=2)
+    return save_figure(fig, out)
 
 
 def plot_rnb_rounds(cmp: Comparison, out: Path) -> Path | None:
     """Per R&B run at the first seed: the weights each round set, the diagonal of the Gram
     (||mean LM-head gradient||^2 of each domain) the round measured, on a log scale, and the L1
     change of the weights from the previous round."""
-    runs = _rnb_runs(cmp)
-    if not runs:
-        return None
-    plt = pyplot()
-    fig, axes = plt.subplots(len(runs), 3, figsize=(15, 3.8 * len(runs)), squeeze=False)
-    for (r, mix), (left, mid, right) in zip(runs, axes):
-        rounds = mix["diagnostics"]["rounds"]
-        steps = [x["step"] for x in rounds]
-        W = np.asarray([x["weights"] for x in rounds])
-        D = np.asarray([np.diag(x["gram"]) for x in rounds])
-        for j, name in enumerate(mix["domains"]):
-            left.plot(steps, W[:, j], marker=".", label=name)
-            mid.plot(steps, np.clip(D[:, j], 1e-12, None), marker=".", label=name)
-        right.plot(steps, [x.get("l1_change", np.nan) for x in rounds], marker=".", color="k")
-        left.set_title(f"{r.cell.group}: weights set at the end of each round", fontsize=9)
-        mid.set_title(f"{r.cell.group}: G_ii = ||mean gradient||^2 measured in the round", fontsize=9)
-        right.set_title(f"{r.cell.group}: L1 change of the weights", fontsize=9)
-        mid.set_yscale("log")
-        right.set_ylim(bottom=0)
-        for ax in (left, mid, right):
-            ax.set_xlabel("step")
-        left.legend(fontsize=6, ncol=2)
-    return save_figure(fig, out)
+    def weights(rounds, mix):
+        return mix["domains"], np.asarray([x["weights"] for x in rounds])
+
+    def diag(rounds, mix):
+        return mix["domains"], np.asarray([np.diag(x["gram"]) for x in rounds])
+
+    return _plot_rounds(_rnb_runs(cmp), "rounds", [("weights set at the end of each round", weights, False),
+                                                   ("G_ii = ||mean gradient||^2 in the round", diag, True)], out)
+
+
+def plot_dograph_rounds(cmp: Comparison, out: Path) -> Path | None:
+    """Per DoGraph run at the first seed, by model-centric domain (ids matched across refreshes):
+    the constrained weights each refresh set, where the utility alone (trust region, no graph, no
+    box) would have moved them, and the L1 change of the unit weights."""
+    def by_cluster(field):
+        def series(rounds, mix):
+            m = mix["diagnostics"]["clusters"]
+            Y = np.full((len(rounds), m), np.nan)
+            for i, x in enumerate(rounds):
+                Y[i, x["clusters"]] = x[field]
+            return [f"c{j:02d}" for j in range(m)], Y
+        return series
+
+    runs = [(r, mix) for r, mix in _method_runs(cmp, "dograph", "refreshes")
+            if "unconstrained" in mix["diagnostics"]["refreshes"][0]]
+    return _plot_rounds(runs, "refreshes", [("cluster weights set at each refresh", by_cluster("cluster_weights"), False),
+                                            ("utility alone: w_prev exp(u / beta)", by_cluster("unconstrained"), False)],
+                        out)
 
 
 def plot_gram(cmp: Comparison, out: Path) -> Path | None:

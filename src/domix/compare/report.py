@@ -16,6 +16,7 @@ from .grid import Comparison
 from .plots import (
     copy_regroup_map,
     plot_curves,
+    plot_dograph_rounds,
     plot_domain_curves,
     plot_gram,
     plot_mixture_grid,
@@ -65,6 +66,7 @@ def write_outputs(cmp: Comparison) -> dict[str, Path]:
         "mixtures": plot_mixture_grid(cmp, out / "mixtures.png"),
         "rnb_rounds": plot_rnb_rounds(cmp, out / "rnb_rounds.png"),
         "gram": plot_gram(cmp, out / "rnb_gram.png"),
+        "dograph_rounds": plot_dograph_rounds(cmp, out / "dograph_rounds.png"),
         "regroup_map": copy_regroup_map(cmp, out / "regroup_map.png"),
     }
     files = {"config": out / "compare.yaml", "table": out / "table.md", "results": out / "results.json",
@@ -83,6 +85,9 @@ CAPTIONS = {
                   "LM-head gradient norm that round (middle, log), and the L1 change of the weights "
                   "from the previous round (right).",
     "gram": "R&B's domain-gradient Gram matrix of the last round (LM-head gradients) and its cosines.",
+    "dograph_rounds": "DoGraph, first seed, by model-centric domain: the weights each refresh set (left), "
+                      "where the utility alone would have moved them (middle: no graph, no bounds), and the "
+                      "L1 change of the weights (right).",
     "regroup_map": "The regrouped domains: PCA of the MiniLM embeddings of a sample, coloured by cluster.",
 }
 

@@ -27,15 +27,16 @@ def _two_group_dirs(U=6, D=12, seed=0):
     return np.stack([e[0] if u < U // 2 else e[1] for u in range(U)]) + 0.01 * rng.normal(size=(U, D))
 
 
-def _obs(step, steps, sig=None):
-    return Observation(step, steps, np.ones(6), np.ones(6), {} if sig is None else {SIG: sig})
+def _obs(step, steps, sig=None, U=6):
+    return Observation(step, steps, np.ones(U), np.ones(U), {} if sig is None else {SIG: sig})
 
 
 def _refresh(method, step, sig):
     """Drive one round: the plain part ends (probe proposal), then the probe ends (refresh)."""
-    p = method.update(_obs(step - 1, 1))
+    U = len(method.domains)
+    p = method.update(_obs(step - 1, 1, U=U))
     assert SIG in p.signals and p.hold_steps == method.config.probe_steps
-    return method.update(_obs(step, 1, sig))
+    return method.update(_obs(step, 1, sig, U=U))
 
 
 def test_schedule_warms_up_at_the_prior_then_probes_before_each_refresh():
@@ -117,3 +118,28 @@ def test_empty_probe_keeps_the_mixture_and_resume_is_exact():
         a, b = _refresh(dg, 12 + 4 * i, s), _refresh(clone, 12 + 4 * i, s)
         assert np.array_equal(a.weights.weights, b.weights.weights)
     assert dg.diagnostics()["refreshes"] == clone.diagnostics()["refreshes"]
+
+
+def test_every_refresh_writes_a_record():
+    dg = build_method("dograph", {"round_steps": 4, "clusters": 2, "beta": 0.5})
+    dg.start(_domains())
+    rng = np.random.default_rng(5)
+    dirs = _two_group_dirs()
+    loss = np.array([1.0, 1.0, 1.0, 3.0, 3.0, 3.0])
+    p_prev = dg._current.weights
+    for step in (4, 8):
+        dg.update(_obs(step - 1, 1))
+        p = dg.update(Observation(step, 1, np.ones(6), loss, {SIG: _features(dirs, rng.integers(0, 6, 60), rng)}))
+        rec, info = dg.diagnostics()["refreshes"][-1], p.info
+        assert info["round"] == step // 4 and rec["l1_change"] == pytest.approx(np.abs(p.weights.weights - p_prev).sum())
+        assert info["l1_change"] == pytest.approx(rec["l1_change"]) and np.allclose(rec["weights"], p.weights.weights)
+        c_hi = dg.assign[3]  # the cluster of the high-loss units
+        assert info[f"cluster_train_loss/c{c_hi:02d}"] == pytest.approx(3.0)
+        assert info[f"cluster_train_loss/c{1 - c_hi:02d}"] == pytest.approx(1.0)
+        # the trust-region-only target: w_prev exp(u / beta), normalised; the constrained weights
+        u, free = np.asarray(rec["utility"]), np.asarray(rec["unconstrained"])
+        assert free.sum() == pytest.approx(1) and np.argmax(free) == np.argmax(u)
+        assert [info[f"cluster_utility/c{j:02d}"] for j in rec["clusters"]] == pytest.approx(u.tolist())
+        assert info["graph_weight_min"] <= info["graph_weight_mean"] <= info["graph_weight_max"]
+        assert all(isinstance(v, float) for v in info.values())
+        p_prev = p.weights.weights

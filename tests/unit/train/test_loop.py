@@ -133,3 +133,23 @@ def test_dograph_resumes_mid_probe_exactly(tmp_path, micro_config):
     assert all(len(r["sample_unit"]) == 12 for r in refreshes)  # 3 probe steps x batch 4
     assert not np.allclose(mixing["history"][-1]["weights"], mixing["history"][0]["weights"])
     assert full.summary["extra_compute"]["sketch_samples"] == 24
+    # each refresh's record is a mix line of metrics.jsonl
+    lines = [r for r in metrics_rows(tmp_path / "full") if r["kind"] == "mix" and "mix/round" in r]
+    assert [(r["step"], r["mix/round"]) for r in lines] == [(5, 1), (10, 2)]
+    for line, rec in zip(lines, refreshes):
+        assert line["mix/l1_change"] == pytest.approx(rec["l1_change"])
+        assert [line[f"mix/weight/{n}"] for n in mixing["domains"]] == pytest.approx(rec["weights"])
+        for j, w, free, u in zip(rec["clusters"], rec["cluster_weights"], rec["unconstrained"], rec["utility"]):
+            assert line[f"mix/cluster_weight/c{j:02d}"] == pytest.approx(w)
+            assert line[f"mix/cluster_unconstrained/c{j:02d}"] == pytest.approx(free)
+            assert line[f"mix/cluster_utility/c{j:02d}"] == pytest.approx(u)
+            assert np.isfinite(line[f"mix/cluster_train_loss/c{j:02d}"])
+    # and the compare report draws them
+    from types import SimpleNamespace
+
+    from domix.compare.grid import Cell
+    from domix.compare.plots import plot_dograph_rounds
+
+    run = SimpleNamespace(cell=Cell("dograph", "original", 0), out_dir=tmp_path / "full")
+    png = plot_dograph_rounds(SimpleNamespace(config=SimpleNamespace(seeds=[0]), results=[run]), tmp_path / "dg.png")
+    assert png.stat().st_size > 10_000

@@ -150,7 +150,7 @@ class DoGraph(MixingMethod):
         self.weight_steps += self.p * obs.steps
         if SIGNAL not in obs.signals:  # the plain part of a round ended: probe next
             return self._probe({})
-        info = self._refresh(obs.signals[SIGNAL], obs.step)
+        info = self._refresh(obs.signals[SIGNAL], obs.step, obs)
         return self._train(self.config.round_steps, info)
 
     def finish(self, steps: int) -> None:
@@ -158,7 +158,7 @@ class DoGraph(MixingMethod):
 
     # ------------------------------------------------------------------------------- refresh
 
-    def _refresh(self, sig: dict[str, Any], step: int) -> dict[str, float]:
+    def _refresh(self, sig: dict[str, Any], step: int, obs: Observation) -> dict[str, float]:
         cfg, m = self.config, self.config.clusters
         X = np.asarray(sig["features"], dtype=np.float64)
         units = np.asarray(sig["domains"], dtype=np.int64)
@@ -210,13 +210,23 @@ class DoGraph(MixingMethod):
         lo = np.minimum(min(cfg.min_weight, 1.0 / len(active)), hi)
         gamma = float(m if cfg.gamma is None else cfg.gamma)
         w_a = graph.eg_solve(u, L, w_prev, gamma, cfg.beta, lo, hi, cfg.eg_steps)
+        p_prev = self.p
         self.w = np.zeros(m)
         self.w[active] = w_a
         self.p = np.where(self.tokens > 0, self.w[self.assign] * self.tokens / np.maximum(tok_c[self.assign], 1e-300), 0.0)
         self.p /= self.p.sum()
         self._current = Mixture(self.domains.names, self.p)
-        self._record(step, X, z, units, active, mmd2, A, u, w_a)
+        free = _trust_region_only(u, w_prev, cfg.beta)
+        loss_c = _cluster_loss(self.assign, obs.train_loss, obs.tokens, m)[active]
+        l1 = float(np.abs(self.p - p_prev).sum())
+        self._record(step, X, z, units, active, mmd2, A, u, w_a, free=free, loss=loss_c, l1=l1)
+        edges = A[np.triu(A > 0, 1)]
         info = {
+            "round": float(len(self.refreshes)),
+            "l1_change": l1,
+            "graph_weight_mean": float(edges.mean()) if len(edges) else 0.0,
+            "graph_weight_min": float(edges.min()) if len(edges) else 0.0,
+            "graph_weight_max": float(edges.max()) if len(edges) else 0.0,
             "refresh": 1.0,
             "probe_samples": float(len(X)),
             "units_seen": float(self.unit_seen.sum()),
@@ -233,10 +243,13 @@ class DoGraph(MixingMethod):
             "objective": graph.objective(w_a, u, L, np.maximum(w_prev, 1e-12) / np.maximum(w_prev, 1e-12).sum(), gamma, cfg.beta),
         }
         info.update({f"cluster_weight/c{j:02d}": float(self.w[j]) for j in range(m)})
+        for key, vals in (("cluster_utility", u), ("cluster_unconstrained", free), ("cluster_train_loss", loss_c)):
+            info.update({f"{key}/c{j:02d}": float(v) for j, v in zip(active, vals)})
         return info
 
-    def _record(self, step, X, z, units, active, mmd2, A, u, w_a) -> None:
-        """What the analysis plots need, kept small: PCA of the probe, unit Gram, graph, weights."""
+    def _record(self, step, X, z, units, active, mmd2, A, u, w_a, free, loss, l1) -> None:
+        """What the analysis plots need, kept small: PCA of the probe, unit Gram, graph, the
+        utility, the trust-region-only and the constrained cluster weights, the unit weights."""
         Z, ratio = graph.pca2(X)
         present = np.unique(units)
         means = np.stack([X[units == v].mean(0) for v in present])
@@ -255,6 +268,10 @@ class DoGraph(MixingMethod):
             "graph": np.round(A, 6).tolist(),
             "utility": np.round(u, 6).tolist(),
             "cluster_weights": w_a.tolist(),
+            "unconstrained": free.tolist(),
+            "cluster_train_loss": [None if not np.isfinite(x) else float(x) for x in loss],
+            "weights": self.p.tolist(),
+            "l1_change": l1,
         })
 
     # ------------------------------------------------------------------------------- state
@@ -287,3 +304,20 @@ class DoGraph(MixingMethod):
         self.rng.bit_generator.state = state["rng"]
         self.refreshes = list(state["refreshes"])
         self._current = Mixture(self.domains.names, self.p)
+
+
+def _trust_region_only(u: np.ndarray, w_prev: np.ndarray, beta: float) -> np.ndarray:
+    """argmin over the simplex of -u.w + beta KL(w || w_prev) = w_prev exp(u / beta) / Z: where the
+    utility alone would move the cluster weights, before the graph and the box constraints."""
+    w = np.maximum(w_prev, 1e-12) * np.exp((u - u.max()) / beta)
+    return w / w.sum()
+
+
+def _cluster_loss(assign: np.ndarray, loss: np.ndarray, tokens: np.ndarray, m: int) -> np.ndarray:
+    """Token-weighted mean training loss of each cluster over the round (NaN where no tokens)."""
+    loss, tokens = np.asarray(loss, dtype=np.float64), np.asarray(tokens, dtype=np.float64)
+    seen = (tokens > 0) & np.isfinite(loss) & (assign >= 0)
+    tok = np.bincount(assign[seen], weights=tokens[seen], minlength=m)
+    tot = np.bincount(assign[seen], weights=(loss * tokens)[seen], minlength=m)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(tok > 0, tot / tok, np.nan)
