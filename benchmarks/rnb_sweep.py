@@ -15,7 +15,9 @@ session; an interrupted run resumes from its checkpoint under ``--out`` when tha
 Order: seed by seed, so a partial sweep compares every variant at the first seeds.
 
 A line holds the run's macro / worst / per-domain validation loss, its wall time and, for R&B, the
-L1 change of the weights of every round and their median after the first 3 rounds. The table
+L1 change of the weights of every round and their median after the first 3 rounds, and per round
+the weights, examples, G pbar and both Gram diagonals (R&B's runs set the signal's
+``self_terms: true`` for that; it does not change training). The table
 (``--table``, or printed at the end) pairs every variant with stratified at the same seed.
 ``--quick``: one seed, 96 steps, K = 16, into a separate results file.
 Last line: ``sweep_best: <variant> <layer> <mean paired delta vs stratified/original>``.
@@ -159,13 +161,16 @@ def sweep(args, cfg: CompareConfig, results: Path) -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=HERE).stdout.strip()
     base, data, _ = prepare_grid(cfg)
+    # R&B's runs also sum each step's block norms, so every record holds both Gram diagonals
+    method_base = base.merge(["mixing.signals.domain_grad_gram.self_terms=true"]) if args.method == "rnb" else base
     t0 = time.perf_counter()
     for i, (cell, name, params) in enumerate(todo):
         if time.perf_counter() - t0 > args.minutes * 60:
             print(f"== --minutes {args.minutes} reached: {len(todo) - i} runs left for the next call", flush=True)
             break
         print(f"== [{i + 1}/{len(todo)}] {cell.group} {name} seed {cell.seed}", flush=True)
-        res = run_cell(cell, base, data[cell.layer], args.out / "runs", params)
+        res = run_cell(cell, base if cell.method == "stratified" else method_base, data[cell.layer],
+                       args.out / "runs", params)
         append(results, record(cell, name, params, cfg, res, commit))
         print(f"   macro {res.summary['eval']['macro']:.4f}", flush=True)
 

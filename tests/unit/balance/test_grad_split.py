@@ -38,7 +38,7 @@ def _gram(vectors):
 def test_split_gram_equals_explicit_per_domain_backward():
     model = _model(tie=False)
     x, dom = _batch()
-    split = HeadSplit(model.get_output_embeddings(), m=4)
+    split = HeadSplit(model.get_output_embeddings(), m=4, self_terms=True)
     split.set_domains(dom)
     _token_loss(model, x).mean().backward()
     split.remove()
@@ -54,6 +54,27 @@ def test_split_gram_equals_explicit_per_domain_backward():
     assert np.abs(got - want).max() / np.abs(want).max() < 1e-5
     assert np.allclose(np.diag(got)[2], 0.0)  # the absent domain has no gradient
     assert split.counts.tolist() == [2, 1, 0, 3]
+    # one step: the squared block norms are the diagonal, the squared counts the counts squared
+    sig = split.gram()
+    assert np.allclose(sig["sq"], np.diag(want), rtol=1e-5) and sig["n2"].tolist() == [4, 1, 0, 9]
+
+
+def test_block_norms_are_opt_in_and_unbiased_rnb_says_how_to_get_them():
+    from domix.balance.base import Domains, Observation, build_method
+    from domix.config import ConfigError
+
+    model = _model(tie=False)
+    x, dom = _batch()
+    split = HeadSplit(model.get_output_embeddings(), m=4)
+    split.set_domains(dom)
+    _token_loss(model, x).mean().backward()
+    sig = split.gram()
+    assert "sq" not in sig and split.sq.abs().sum() == 0
+    rnb = build_method("rnb", {"gram": "unbiased"})
+    rnb.start(Domains(tuple("abcd"), np.ones(4), np.full(4, 0.25)))
+    obs = Observation(step=4, steps=4, tokens=np.ones(4), train_loss=np.ones(4), signals={"domain_grad_gram": sig})
+    with pytest.raises(ConfigError, match="self_terms=true"):
+        rnb.update(obs)
 
 
 @pytest.mark.parametrize("tie", [False, True])

@@ -22,7 +22,8 @@ formula, see docs/benchmarks.md, "R&B: diagnosis", for the sweep over them):
   data. ``gram: unbiased`` (default) keeps the off-diagonal terms (examples of two domains are
   independent) and replaces the diagonal by (<g_i, g_i> - sum_s ||g_is||^2) / (n_i^2 - sum_s n_is^2)
   over the round's steps s, the cross terms of distinct steps only (the signal's ``sq`` and ``n2``);
-  a domain seen in only one step keeps the plug-in value. ``gram: plugin`` (default) is the formula
+  a domain seen in only one step keeps the plug-in value. It needs the signal's
+  ``self_terms: true`` (one more pass over every block; a clear error says so). ``gram: plugin`` (default) is the formula
   as written.
 - ``target``: pbar. The paper uses the share of evaluation documents per domain
   (``target: documents``, default). domix reports the macro loss over the original domains (each
@@ -124,7 +125,7 @@ class RnB(MixingMethod):
         l1 = float(np.abs(self.weights - previous).sum())
         # both diagonals, whichever G used: their difference is the sampling-noise term tr(Cov_i) / n_i
         diag = {f"diag_{kind}": np.diag(self._gram(sig, present, kind)).tolist()
-                for kind in ("plugin", "unbiased") if kind == "plugin" or "n2" in sig}
+                for kind in ("plugin", "unbiased") if kind == "plugin" or "sq" in sig}
         self.rounds.append({"round": len(self.rounds) + 1, "step": obs.step, "counts": counts.tolist(),
                             "gram": G.tolist(), "gpbar": v.tolist(), "weights": self.weights.tolist(), "l1_change": l1,
                             **diag})
@@ -181,6 +182,9 @@ class RnB(MixingMethod):
         both = np.ix_(present, present)
         G[both] = raw[both] / np.outer(counts[present], counts[present])
         if kind == "unbiased":
+            if "sq" not in sig:
+                raise ConfigError("rnb gram: unbiased needs each step's block norms: set "
+                                  "mixing.signals.domain_grad_gram.self_terms=true")
             den = counts**2 - np.asarray(sig["n2"], dtype=np.float64)
             ok = present & (den > 0)  # seen in two steps or more
             G[ok, ok] = (np.diag(raw)[ok] - np.asarray(sig["sq"], dtype=np.float64)[ok]) / den[ok]

@@ -15,14 +15,15 @@ Two accumulator modes (``mixing.signals.domain_grad_gram.mode``):
   V x d block is folded to rows x d. Inner products of sketches are unbiased estimates of the exact
   ones; memory is m * rows * d * 4 bytes. Its error on the Gram is measured in docs/benchmarks.md.
 
-``value()`` returns ``{"gram": <g_i, g_j> [m, m], "counts": examples per domain [m], "sq": [m],
-"n2": [m]}`` for the round, summed over data-parallel ranks (accumulators and counts are all-reduced
-before the Gram). ``sq`` sums the squared norm of every per-step (per-rank) block of domain i and
-``n2`` the squares of their example counts: with them a method can remove the finite-sample bias of
-the diagonal, E<g_i, g_i> / n_i^2 = ||mean gradient||^2 + tr(Cov_i) / n_i, by the unbiased estimate
-(<g_i, g_i> - sq_i) / (n_i^2 - n2_i) (the cross terms of distinct steps only). In sketch mode ``sq``
-holds the exact blocks' norms: the sketched inner product is unbiased for the exact one, so the
-estimate stays unbiased.
+``value()`` returns ``{"gram": <g_i, g_j> [m, m], "counts": examples per domain [m], "n2": [m]}``
+for the round, summed over data-parallel ranks (accumulators and counts are all-reduced before the
+Gram), and ``"sq": [m]`` with ``self_terms: true``. ``sq`` sums the squared norm of every per-step
+(per-rank) block of domain i and ``n2`` the squares of their example counts: with them a method can
+remove the finite-sample bias of the diagonal, E<g_i, g_i> / n_i^2 = ||mean gradient||^2 +
+tr(Cov_i) / n_i, by the unbiased estimate (<g_i, g_i> - sq_i) / (n_i^2 - n2_i) (the cross terms of
+distinct steps only). ``sq`` costs one more pass over every V x d block, so it is off by default
+(R&B's ``gram: unbiased`` asks for it). In sketch mode ``sq`` holds the exact blocks' norms: the
+sketched inner product is unbiased for the exact one, so the estimate stays unbiased.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class GradGramConfig(Config):
     mode: Literal["exact", "sketch"] = "exact"
     rows: int = 1024  # sketch buckets over the vocabulary rows
     seed: int = 0
+    self_terms: bool = False  # also sum each step's squared block norms (``sq``): one more pass per block
 
     def validate(self) -> None:
         if self.rows < 1:
@@ -76,7 +78,8 @@ class _SplitHead(torch.autograd.Function):
 class HeadSplit:
     """Installs the split backward on a model's output layer and holds the per-domain sums."""
 
-    def __init__(self, head: torch.nn.Module, m: int, mode: str = "exact", rows: int = 1024, seed: int = 0) -> None:
+    def __init__(self, head: torch.nn.Module, m: int, mode: str = "exact", rows: int = 1024, seed: int = 0,
+                 self_terms: bool = False) -> None:
         if not isinstance(head, torch.nn.Linear):
             raise TypeError(f"the output layer is {type(head).__name__}, not nn.Linear: cannot split its gradient")
         self.head, self.m, self.mode = head, m, mode
@@ -89,7 +92,8 @@ class HeadSplit:
             self.sign_V1 = (torch.randint(0, 2, (V, 1), generator=g) * 2 - 1).float()
             self.acc = torch.zeros(m, rows, D)
         self.counts = torch.zeros(m, dtype=torch.float64)
-        self.sq = torch.zeros(m, dtype=torch.float64)  # sum over steps of ||block_i||^2
+        self.self_terms = self_terms
+        self.sq = torch.zeros(m, dtype=torch.float64)  # sum over steps of ||block_i||^2 (self_terms)
         self.n2 = torch.zeros(m, dtype=torch.float64)  # sum over steps of (examples in block_i)^2
         self.segments: list[tuple[int, int, int]] | None = None
         self.order: torch.Tensor | None = None
@@ -118,7 +122,8 @@ class HeadSplit:
         for d, a, b in self.segments:
             g_VD = e_BTV[a:b].flatten(0, 1).t() @ h_BTD[a:b].flatten(0, 1)
             self._accumulate(d, g_VD)
-            self.sq[d] += torch.linalg.vector_norm(g_VD).double().square()
+            if self.self_terms:
+                self.sq[d] += torch.linalg.vector_norm(g_VD).double().square()
             grad_w = g_VD if grad_w is None else grad_w.add_(g_VD)
         self.segments = None
         return grad_w
@@ -136,8 +141,8 @@ class HeadSplit:
             all_reduce_(t)
         flat = self.acc.flatten(1)
         gram = (flat @ flat.t()).double()
-        return {"gram": gram.numpy(), "counts": self.counts.numpy().copy(), "sq": self.sq.numpy().copy(),
-                "n2": self.n2.numpy().copy()}
+        out = {"gram": gram.numpy(), "counts": self.counts.numpy().copy(), "n2": self.n2.numpy().copy()}
+        return out | ({"sq": self.sq.numpy().copy()} if self.self_terms else {})
 
     def reset(self) -> None:
         for t in (self.acc, self.counts, self.sq, self.n2):
@@ -155,7 +160,7 @@ class DomainGradGram(Signal):
     def __init__(self, config: GradGramConfig, domains, trainer) -> None:
         super().__init__(config, domains, trainer)
         head = trainer.model.get_output_embeddings()
-        self.split = HeadSplit(head, len(domains), config.mode, config.rows, config.seed)
+        self.split = HeadSplit(head, len(domains), config.mode, config.rows, config.seed, config.self_terms)
 
     def on_batch(self, trainer, dom_B: torch.Tensor) -> None:
         self.split.set_domains(dom_B)
