@@ -4,6 +4,8 @@ import pytest
 from domix.balance.base import Domains, Observation, build_method
 from domix.config import ConfigError
 
+PAPER = {"target": "documents", "step": 1.0, "min_weight": 0.0}  # the paper's rule exactly
+
 
 def _domains(target, m=3, macro=None):
     target = np.asarray(target, dtype=float)
@@ -25,7 +27,7 @@ def _obs(vectors, counts, steps=10):
 
 
 def test_moves_weight_toward_the_domain_aligned_with_the_target():
-    rnb = build_method("rnb", {"round_steps": 10})
+    rnb = build_method("rnb", {"round_steps": 10, **PAPER})
     p0 = rnb.start(_domains([0.0, 0.0, 1.0]))
     assert np.allclose(p0.weights.weights, 1 / 3) and p0.hold_steps == 10 and "domain_grad_gram" in p0.signals
     # the target is domain 2; domain 1's mean gradient points its way, domain 0's is orthogonal
@@ -107,26 +109,32 @@ def test_target_selects_macro_or_documents_pbar():
         build_method("rnb", {"target": "tokens"})
 
 
-def test_paper_rule_is_the_default_and_reproduces_the_plugin_formula_exactly():
+def test_paper_settings_reproduce_the_plugin_formula_exactly_and_the_default_damps_it():
     rng = np.random.default_rng(1)
     n_s = np.array([[1, 6, 2], [2, 5, 1], [1, 7, 2]])
     blocks = rng.normal(size=(3, 3, 4)) * n_s[:, :, None]
     docs, macro = np.array([0.5, 0.2, 0.3]), np.full(3, 1 / 3)
     got = {}
-    for name, params in (("default", {}), ("paper", {"gram": "plugin", "target": "documents"})):
+    for name, params in (("default", {}), ("paper", PAPER)):
         rnb = build_method("rnb", params)
         rnb.start(_domains(docs, macro=macro))
         obs = Observation(step=10, steps=10, tokens=np.ones(3), train_loss=np.ones(3),
                           signals={"domain_grad_gram": _signal(blocks, n_s)})
         got[name] = rnb.update(obs).weights.weights
     g, n = blocks.sum(0), n_s.sum(0)
-    v = (g @ g.T / np.outer(n, n)) @ docs
-    want = np.exp(3 * v / np.linalg.norm(v))
-    assert np.array_equal(got["default"], got["paper"]) and np.allclose(got["paper"], want / want.sum(), rtol=1e-12)
+    G = g @ g.T / np.outer(n, n)
+
+    def softmax(v):
+        e = np.exp(3 * v / np.linalg.norm(v))
+        return e / e.sum()
+
+    assert np.allclose(got["paper"], softmax(G @ docs), rtol=1e-12)
+    # default: macro pbar, q floored at 0.05, a quarter of the way from uniform
+    assert np.allclose(got["default"], 0.75 / 3 + 0.25 * (0.05 + 0.85 * softmax(G @ macro)), rtol=1e-12)
 
 
 def test_each_round_writes_a_metrics_record():
-    rnb = build_method("rnb", {"round_steps": 5})
+    rnb = build_method("rnb", {"round_steps": 5, **PAPER})
     rnb.start(_domains([0.2, 0.3, 0.5]))
     vectors = [[1.0, 0.0], [0.2, 0.9], [0.0, 1.0]]
     rec1 = rnb.update(_obs(vectors, counts=[4, 4, 4], steps=5)).info
@@ -162,13 +170,13 @@ def test_rounds_are_logged_and_restored():
 
 def test_step_damps_and_min_weight_floors_the_new_mixture():
     vectors, counts = [[1.0, 0.0], [0.2, 0.9], [0.0, 1.0]], [4, 4, 4]
-    paper = build_method("rnb")
+    paper = build_method("rnb", PAPER)
     paper.start(_domains([0.0, 0.0, 1.0]))
     q = paper.update(_obs(vectors, counts)).weights.weights
-    damped = build_method("rnb", {"step": 0.25})
+    damped = build_method("rnb", {**PAPER, "step": 0.25})
     damped.start(_domains([0.0, 0.0, 1.0]))
     assert np.allclose(damped.update(_obs(vectors, counts)).weights.weights, 0.75 / 3 + 0.25 * q)
-    floored = build_method("rnb", {"min_weight": 0.1})
+    floored = build_method("rnb", {**PAPER, "min_weight": 0.1})
     floored.start(_domains([0.0, 0.0, 1.0]))
     w = floored.update(_obs(vectors, counts)).weights.weights
     assert np.allclose(w, 0.1 + 0.7 * q) and w.min() >= 0.1 and w.sum() == pytest.approx(1.0)

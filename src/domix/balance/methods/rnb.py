@@ -12,31 +12,34 @@ with p_0 uniform and lambda = 3 (the paper's value). Symbols -> variables: K = `
 lambda = ``temperature``, g_i / |S_i| = ``gram`` and ``counts`` of the signal, pbar = ``self.target``,
 p_t = ``self.weights``.
 
-Where the paper is silent, domix chooses (each choice a parameter; the defaults are the paper's
-formula, see docs/benchmarks.md, "R&B: diagnosis", for the sweep over them):
+The paper's rule exactly: ``{target: documents, step: 1, min_weight: 0}`` (``gram: plugin`` and
+``gram_ema: 0`` are defaults). Where the paper is silent, domix chooses; each choice is a parameter
+and the defaults were chosen by a sweep on the demo corpus (docs/benchmarks.md, "R&B: diagnosis";
+why the paper's rule swings there: docs/methods.md):
 - K: 50 steps by default (the paper does not state it).
-- ``gram``: the paper writes the plug-in Gram above. Its diagonal is biased upwards: with n_i
-  examples, E <g_i, g_i> / n_i^2 = ||mu_i||^2 + tr(Cov_i) / n_i, so a domain that got few examples
-  in a round (a low weight) looks as if its gradient were large and is upweighted next round, the
-  next round it has many examples and looks small: a see-saw driven by sampling noise, not by the
-  data. ``gram: unbiased`` (default) keeps the off-diagonal terms (examples of two domains are
+- ``target`` (pbar). The paper uses the share of evaluation documents per domain
+  (``documents``). domix reports the macro loss over the original domains (each weighs the same),
+  so ``macro`` (default) is the pbar of that metric: the mean over evaluation domains of the share
+  of its validation documents in each training domain (uniform when training on the evaluation
+  domains themselves). ``Domains.target`` / ``Domains.target_macro``. With ``documents`` a domain
+  of few, short documents (the demo's dialogue) is read at a fraction of the weight the metric
+  gives it and starved in every round.
+- ``step`` (eta, default 0.25; the paper: 1, an overwrite) and ``min_weight`` (f, default 0.05; the
+  paper: 0): p_{t+1} = (1 - eta) p_t + eta q, q_i = f + (1 - k f) softmax_i over the k present
+  domains. The normalised softmax sets a ~10x weight ratio from one round's estimate whatever the
+  evidence, and a domain trained at a high weight loses most of its gradient by the next round, so
+  the overwrite flips the mixture every round; the step damps that, the floor keeps every domain
+  learning.
+- ``gram`` (default ``plugin``, the paper's). Its diagonal is biased upwards: with n_i examples,
+  E <g_i, g_i> / n_i^2 = ||mu_i||^2 + tr(Cov_i) / n_i, so a domain that got few examples looks as if
+  its gradient were large. ``unbiased`` keeps the off-diagonal terms (examples of two domains are
   independent) and replaces the diagonal by (<g_i, g_i> - sum_s ||g_is||^2) / (n_i^2 - sum_s n_is^2)
-  over the round's steps s, the cross terms of distinct steps only (the signal's ``sq`` and ``n2``);
-  a domain seen in only one step keeps the plug-in value. It needs the signal's
-  ``self_terms: true`` (one more pass over every block; a clear error says so). ``gram: plugin`` (default) is the formula
-  as written.
-- ``target``: pbar. The paper uses the share of evaluation documents per domain
-  (``target: documents``, default). domix reports the macro loss over the original domains (each
-  weighs the same), so ``target: macro`` is the pbar of that metric: the mean over evaluation domains
-  of the share of its validation documents in each training domain (uniform when training on the
-  evaluation domains themselves). ``Domains.target`` / ``Domains.target_macro``.
-- ``step`` (eta, default 1: the paper's overwrite) and ``min_weight`` (default 0): the new mixture
-  is (1 - eta) p_t + eta q with q the softmax above, floored: q_i = f + (1 - k f) softmax_i over the
-  k present domains. A step below 1 damps a rule that jumps between mixtures; a floor keeps every
-  domain learning when the softmax would starve one.
-- ``gram_ema`` (beta, default 0: each round's Gram alone, the paper): G is an exponential moving
-  average over rounds, so one round's fast learning on a just-upweighted domain (its gradient
-  collapses after a round at a high weight) does not flip the mixture by itself.
+  over the round's steps s, the cross terms of distinct steps only (the signal's ``sq`` and ``n2``;
+  a domain seen in one step keeps the plug-in value). It needs the signal's ``self_terms: true``
+  (one more pass over every block; a clear error says so). Measured, it did not help.
+- ``gram_ema`` (beta, default 0: each round's Gram alone, the paper's): G as a moving average over
+  rounds. Measured, it freezes the mixture near round 1's (G's scale falls tenfold in a run, so the
+  first rounds dominate the average).
 - |S_i| counts examples (packed sequences of one domain), not tokens; every sequence has the same
   number of tokens, so this only rescales G by a constant.
 - A domain with no examples in a round has no gradient: it keeps its previous weight, and the
@@ -70,9 +73,9 @@ class RnBConfig(Config):
     round_steps: int = 50  # K
     temperature: float = 3.0  # lambda
     gram: Literal["plugin", "unbiased"] = "plugin"  # the Gram's diagonal (see the module docstring)
-    target: Literal["documents", "macro"] = "documents"  # pbar (see the module docstring)
-    step: float = 1.0  # eta: p <- (1 - eta) p + eta softmax(...); 1 overwrites (the paper)
-    min_weight: float = 0.0  # floor on every present domain's weight (0: none, the paper)
+    target: Literal["macro", "documents"] = "macro"  # pbar; the paper: documents
+    step: float = 0.25  # eta: p <- (1 - eta) p + eta q; the paper: 1 (overwrite)
+    min_weight: float = 0.05  # floor of q on every present domain; the paper: 0
     gram_ema: float = 0.0  # beta: G <- beta G_prev + (1 - beta) G_round; 0 uses the round alone (the paper)
 
     def validate(self) -> None:
