@@ -1,11 +1,16 @@
 """Sweep a mixing method's settings on the demo corpus, in resumable pieces (how R&B's defaults are
 chosen: docs/benchmarks.md, "R&B: diagnosis").
 
-    python benchmarks/rnb_sweep.py --variant paper=gram=plugin,target=documents \\
-        --variant unbiased=gram=unbiased,target=documents --minutes 20
+    python benchmarks/rnb_sweep.py --variant paper=target=documents,step=1,min_weight=0 \\
+        --variant macro+step0.25+floor0.05=target=macro,step=0.25,min_weight=0.05 --minutes 20
 
-Each ``--variant name=key=value,...`` sets ``params.<method>`` (give every key the sweep compares
-explicitly: a variant's meaning must not change when a default does). Every run is an ordinary
+Each ``--variant name=key=value,...`` sets ``params.<method>``. Give every setting that differs
+from another variant explicitly, defaults included: a variant's name is the key that skips finished
+runs, so its meaning must not change when a default does (each row also records the method's whole
+resolved config in ``params``). The variants of docs/benchmarks.md, "R&B: diagnosis"::
+
+    --variant paper=target=documents,step=1,min_weight=0
+    --variant macro+step0.25+floor0.05=target=macro,step=0.25,min_weight=0.05   # the default Every run is an ordinary
 ``domix compare`` grid run (``compare.grid.run_cell``) of the demo comparison's recipe
 (``configs/compare-demo.yaml``: tiny GPT-2, 192 steps, K = 32); stratified runs once per seed and
 domain set. Each finished run appends one JSON line to ``--results`` (committed:
@@ -34,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from domix import io
+from domix.balance.base import METHODS
 from domix.compare import CompareConfig
 from domix.compare.grid import Cell, prepare_grid, run_cell
 
@@ -68,6 +74,8 @@ def key(row: dict) -> tuple:
 
 def record(cell: Cell, variant: str, params: dict, cfg: CompareConfig, res, commit: str) -> dict:
     s = res.summary
+    if cell.method != "stratified":  # every setting, defaults included: a row keeps its meaning
+        params = METHODS.get(cell.method).Config.from_dict(params, _path="mixing.params").to_dict()
     row = {"corpus": cfg.corpus, "tokens": cfg.tokens, "method": cell.method, "variant": variant,
            "params": params, "layer": cell.layer, "seed": cell.seed, "macro": s["eval"]["macro"],
            "worst": s["eval"]["worst"], "worst_domain": s["eval"]["worst_domain"],
@@ -97,6 +105,7 @@ def table(rows: list[dict], corpus: str, tokens: int) -> tuple[str, tuple]:
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["method"], r["variant"], r["layer"]), []).append(r)
+    most = max((len(rs) for rs in groups.values()), default=0)  # sweep_best: among the fully-run variants
     for (method, variant, layer), rs in sorted(groups.items()):
         v = np.array([r["macro"] for r in rs])
         d_orig = np.array([r["macro"] - ref[("original", r["seed"])] for r in rs if ("original", r["seed"]) in ref])
@@ -104,7 +113,7 @@ def table(rows: list[dict], corpus: str, tokens: int) -> tuple[str, tuple]:
         l1 = [r["median_l1_after3"] for r in rs if r.get("median_l1_after3") is not None]
         out.append(f"| {method} | {variant} | {layer} | {len(rs)} | {_ms(v, '.4f')} | {_paired(d_orig)} | "
                    f"{_paired(d_same)} | {_ms(np.array(l1), '.3f') if l1 else '—'} |")
-        if method != "stratified" and len(d_orig) and (best is None or d_orig.mean() < best[2]):
+        if method != "stratified" and len(d_orig) == most and (best is None or d_orig.mean() < best[2]):
             best = (variant, layer, d_orig.mean())
     return "\n".join(out), best
 
