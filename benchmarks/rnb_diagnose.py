@@ -28,7 +28,8 @@ import numpy as np
 from rnb_sweep import HERE, read_results
 
 
-def diagnose(rows: list[dict], lam: float) -> str:
+def diagnose(rows: list[dict], lam: float, corpus: str = "demo") -> str:
+    rows = [r for r in rows if r["corpus"] == corpus]
     ref = {(r["corpus"], r["tokens"], r["layer"], r["seed"]): r for r in rows if r["method"] == "stratified"}
     ref_orig = {(c, t, s): r for (c, t, layer, s), r in ref.items() if layer == "original"}
     groups: dict[tuple, list[dict]] = {}
@@ -78,13 +79,14 @@ def _ms(v: list[float], fmt: str) -> str:
     v = [x for x in v if x is not None and np.isfinite(x)]
     if not v:
         return "—"
-    return f"{np.mean(v):{fmt}}" + (f" ± {np.std(v, ddof=1):{fmt}}" if len(v) > 1 else "")
+    return f"{np.mean(v):{fmt}}" + (f" ± {np.std(v, ddof=1):{fmt.lstrip('+')}}" if len(v) > 1 else "")
 
 
 def figure(rows: list[dict], variants: list[str], out: Path) -> Path:
     from domix.evaluate.plots import pyplot, save_figure
 
-    runs = [r for v in variants for r in rows if r["variant"] == v and r["seed"] == 0 and r.get("weights")]
+    runs = [r for v in variants for r in rows
+            if r["variant"] == v and r["seed"] == 0 and r.get("weights") and r["corpus"] == "demo"]
     layers = sorted({r["layer"] for r in runs})
     plt = pyplot()
     fig, axes = plt.subplots(len(layers), len(variants), figsize=(4.2 * len(variants), 3.4 * len(layers)),
@@ -109,11 +111,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", type=Path, default=HERE / "results" / "rnb_sweep.jsonl")
     ap.add_argument("--temperature", type=float, default=3.0, help="R&B's lambda where a run's params omit it")
+    ap.add_argument("--corpus", default="demo")
     ap.add_argument("--figure", type=Path, default=None)
     ap.add_argument("--variants", default="paper", help="comma list: the figure's columns")
     args = ap.parse_args()
     rows = read_results(args.results)
-    print(diagnose(rows, args.temperature))
+    print(diagnose(rows, args.temperature, args.corpus))
     if args.figure:
         print(f"figure: {figure(rows, args.variants.split(','), args.figure)}")
 

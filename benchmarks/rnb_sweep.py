@@ -119,7 +119,7 @@ def table(rows: list[dict], corpus: str, tokens: int) -> tuple[str, tuple]:
 
 
 def _ms(v: np.ndarray, fmt: str) -> str:
-    return f"{v.mean():{fmt}}" + (f" ± {v.std(ddof=1):{fmt}}" if len(v) > 1 else "")
+    return f"{v.mean():{fmt}}" + (f" ± {v.std(ddof=1):{fmt.lstrip('+')}}" if len(v) > 1 else "")
 
 
 def _paired(d: np.ndarray) -> str:
