@@ -87,7 +87,17 @@ def record(cell: Cell, variant: str, params: dict, cfg: CompareConfig, res, comm
         row |= {"l1_change": l1, "median_l1_after3": float(np.median(l1[3:])) if len(l1) > 3 else None,
                 "domains": io.read_json(mixing)["domains"],
                 **{k: [r.get(k) for r in rounds] for k in ("weights", "counts", "gpbar", "diag_plugin", "diag_unbiased")}}
+    refreshes = io.read_json(mixing).get("diagnostics", {}).get("refreshes", []) if mixing.exists() else []
+    if refreshes:  # DoGraph: per refresh what its update used and gave (not the probe's PCA)
+        l1 = [r["l1_change"] for r in refreshes]
+        row |= {"l1_change": l1, "median_l1_after3": float(np.median(l1[3:])) if len(l1) > 3 else None,
+                "domains": io.read_json(mixing)["domains"],
+                **{k: [r.get(k) for r in refreshes] for k in DOGRAPH_KEYS}}
     return row
+
+
+DOGRAPH_KEYS = ("step", "assign", "clusters", "utility", "unconstrained", "cluster_weights",
+                "cluster_train_loss", "weights", "graph", "w_prev", "cap")
 
 
 def append(path: Path, row: dict) -> None:

@@ -219,7 +219,7 @@ class DoGraph(MixingMethod):
         free = _trust_region_only(u, w_prev, cfg.beta)
         loss_c = _cluster_loss(self.assign, obs.train_loss, obs.tokens, m)[active]
         l1 = float(np.abs(self.p - p_prev).sum())
-        self._record(step, X, z, units, active, mmd2, A, u, w_a, free=free, loss=loss_c, l1=l1)
+        self._record(step, X, z, units, active, mmd2, A, u, w_a, free=free, loss=loss_c, l1=l1, w_prev=w_prev, hi=hi)
         edges = A[np.triu(A > 0, 1)]
         info = {
             "round": float(len(self.refreshes)),
@@ -247,7 +247,7 @@ class DoGraph(MixingMethod):
             info.update({f"{key}/c{j:02d}": float(v) for j, v in zip(active, vals)})
         return info
 
-    def _record(self, step, X, z, units, active, mmd2, A, u, w_a, free, loss, l1) -> None:
+    def _record(self, step, X, z, units, active, mmd2, A, u, w_a, free, loss, l1, w_prev, hi) -> None:
         """What the analysis plots need, kept small: PCA of the probe, unit Gram, graph, the
         utility, the trust-region-only and the constrained cluster weights, the unit weights."""
         Z, ratio = graph.pca2(X)
@@ -267,6 +267,8 @@ class DoGraph(MixingMethod):
             "mmd2": np.round(mmd2, 6).tolist(),
             "graph": np.round(A, 6).tolist(),
             "utility": np.round(u, 6).tolist(),
+            "w_prev": w_prev.tolist(),
+            "cap": hi.tolist(),
             "cluster_weights": w_a.tolist(),
             "unconstrained": free.tolist(),
             "cluster_train_loss": [None if not np.isfinite(x) else float(x) for x in loss],
