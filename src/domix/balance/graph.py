@@ -204,29 +204,34 @@ def kl_project(w: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return x
 
 
-def objective(w, u, L, w_prev, gamma, beta) -> float:
-    """-u.w + (gamma / 2) w^T L w + beta KL(w || w_prev)."""
+def objective(w, u, L, w_prev, gamma, beta, Q=None) -> float:
+    """-u.w + (gamma / 2) w^T L w + (1 / 2) w^T Q w + beta KL(w || w_prev)."""
     kl = float(np.sum(np.where(w > 0, w * np.log(np.maximum(w, 1e-300) / w_prev), 0.0)))
-    return float(-u @ w + 0.5 * gamma * w @ L @ w + beta * kl)
+    quad = 0.0 if Q is None else 0.5 * float(w @ Q @ w)
+    return float(-u @ w + 0.5 * gamma * w @ L @ w + quad + beta * kl)
 
 
 def eg_solve(u: np.ndarray, L: np.ndarray, w_prev: np.ndarray, gamma: float, beta: float,
-             lo: np.ndarray, hi: np.ndarray, steps: int = 200, eta: float | None = None) -> np.ndarray:
+             lo: np.ndarray, hi: np.ndarray, steps: int = 200, eta: float | None = None,
+             Q: np.ndarray | None = None) -> np.ndarray:
     """Exponentiated-gradient (mirror) descent on the simplex with box constraints, from w_prev:
 
-        w <- Proj_KL[lo, hi]( w * exp(-eta * grad) ),  grad = -u + gamma L w + beta (log(w / w_prev) + 1)
+        w <- Proj_KL[lo, hi]( w * exp(-eta * grad) ),
+        grad = -u + (gamma L + Q) w + beta (log(w / w_prev) + 1)
 
-    The step eta defaults to 1 / (beta + gamma * lambda_max(L)): the objective is convex (L is
-    positive semi-definite) and this step keeps the iteration a contraction.
+    Q (optional, positive semi-definite) is a further quadratic term (DoGraph's MMD objective). The
+    step eta defaults to 1 / (beta + lambda_max(gamma L + Q)): the objective is convex and this
+    step keeps the iteration a contraction.
     """
     w_prev = np.maximum(np.asarray(w_prev, dtype=np.float64), 1e-12)
     w_prev = w_prev / w_prev.sum()
+    H = gamma * np.asarray(L, dtype=np.float64) + (0.0 if Q is None else np.asarray(Q, dtype=np.float64))
     if eta is None:
-        lam = float(np.linalg.eigvalsh(L).max()) if len(L) else 0.0
-        eta = 1.0 / (beta + gamma * max(lam, 0.0) + 1e-12)
+        lam = float(np.linalg.eigvalsh(H).max()) if len(H) else 0.0
+        eta = 1.0 / (beta + max(lam, 0.0) + 1e-12)
     w = kl_project(w_prev, lo, hi)
     for _ in range(steps):
-        grad = -u + gamma * (L @ w) + beta * (np.log(np.maximum(w, 1e-300) / w_prev) + 1.0)
+        grad = -u + H @ w + beta * (np.log(np.maximum(w, 1e-300) / w_prev) + 1.0)
         step = -eta * grad
         w_new = kl_project(w * np.exp(step - step.max()), lo, hi)
         done = np.abs(w_new - w).max() < 1e-13

@@ -143,3 +143,74 @@ def test_every_refresh_writes_a_record():
         assert info["graph_weight_min"] <= info["graph_weight_mean"] <= info["graph_weight_max"]
         assert all(isinstance(v, float) for v in info.values())
         p_prev = p.weights.weights
+
+
+def _three_units(rng, pbar_val=None, n=40):
+    """Three units along orthogonal gradient directions (with per-sample noise); the validation
+    sketches are a pbar_val mix of the same directions (sketched per unit)."""
+    dirs = np.eye(8)[:3]
+    units = np.repeat(np.arange(3), n)
+    sig = _features(dirs, units, rng, noise=0.3)
+    val_units = np.repeat(np.arange(3), 10)
+    sig["val_features"] = (dirs[val_units] + 0.3 * rng.normal(size=(30, 8))).astype(np.float32)
+    sig["val_domains"] = val_units
+    return sig
+
+
+def test_target_from_validation_sketches_moves_weight_to_the_unit_the_validation_set_needs():
+    # training target shares say unit 0; the validation sketches of unit 2 point along unit 2's
+    # gradient; with target_features: validation and the target on unit 2 only, unit 2 gains
+    cfg = {"round_steps": 4, "clusters": 3, "utility": "gradient", "max_upsample": 3.0, "min_weight": 0.0,
+           "beta": 0.5, "gamma": 0.0}
+    weights = {}
+    for source in ("validation", "training"):
+        dg = build_method("dograph", {**cfg, "target_features": source})
+        dg.start(_domains(U=3, target=[0, 0, 1]))
+        rng = np.random.default_rng(3)
+        sig = _three_units(rng)
+        if source == "training":  # the training mix target must not read the validation sketches
+            sig["val_features"] = -sig["val_features"]
+        p = _refresh(dg, 4, sig)
+        assert p.info["target_from_validation"] == (source == "validation")
+        weights[source] = p.weights.weights
+        assert weights[source][2] > 0.5  # both point at unit 2 here (the target share is unit 2's)
+    # without validation sketches the validation source falls back to the training mix, and says so
+    dg = build_method("dograph", {**cfg, "target_features": "validation"})
+    dg.start(_domains(U=3, target=[0, 0, 1]))
+    sig = _three_units(np.random.default_rng(3))
+    sig["val_features"], sig["val_domains"] = np.zeros((0, 8), np.float32), np.zeros(0, np.int64)
+    assert _refresh(dg, 4, sig).info["target_from_validation"] == 0
+
+
+def test_validation_target_is_the_pbar_weighted_mean_of_per_domain_validation_sketches():
+    dg = build_method("dograph", {"round_steps": 4, "clusters": 3, "utility": "gradient",
+                                  "target_features": "validation"})
+    dg.start(_domains(U=3, target=[0.5, 0.25, 0.25]))
+    rng = np.random.default_rng(4)
+    sig = _three_units(rng)
+    # unit 0 sketched 3x as often as the others: a plain mean would over-weigh it
+    sig["val_features"] = np.concatenate([np.tile(np.eye(8)[0], (30, 1)), np.tile(np.eye(8)[1], (10, 1)),
+                                          np.tile(np.eye(8)[2], (10, 1))]).astype(np.float32)
+    sig["val_domains"] = np.repeat([0, 1, 2], [30, 10, 10])
+    _refresh(dg, 4, sig)
+    nu = np.eye(8)[:3]
+    got, from_val = dg._target_mean(sig, nu, np.arange(3), np.full(3, 1000.0))
+    assert from_val and np.allclose(got, [0.5, 0.25, 0.25, 0, 0, 0, 0, 0])
+
+
+def test_mmd_objective_settles_on_the_mixture_that_matches_the_target_the_linear_one_runs_away():
+    # validation = 0.5 / 0.3 / 0.2 of three orthogonal unit gradients: the training mixture whose
+    # mean gradient matches it is those weights; the linear utility keeps pushing toward unit 0
+    cfg = {"round_steps": 4, "clusters": 3, "utility": "gradient", "target_features": "validation",
+           "max_upsample": 3.0, "min_weight": 0.0, "beta": 0.05, "gamma": 0.0, "eg_steps": 2000}
+    final = {}
+    for objective in ("mmd", "linear"):
+        dg = build_method("dograph", {**cfg, "objective": objective})
+        dg.start(_domains(U=3, target=[0.5, 0.3, 0.2]))
+        rng = np.random.default_rng(5)
+        for r in range(1, 5):
+            final[objective] = _refresh(dg, 4 * r, _three_units(rng)).weights.weights
+    assert np.allclose(final["mmd"], [0.5, 0.3, 0.2], atol=0.06)
+    assert final["linear"][0] > 0.8
+    with pytest.raises(ConfigError, match="utility: gradient"):
+        build_method("dograph", {"objective": "mmd", "utility": "direction"})

@@ -80,8 +80,8 @@ def test_kl_projection_respects_the_box_and_the_simplex():
         graph.kl_project(w, np.full(8, 0.2), hi)
 
 
-@pytest.mark.parametrize("gamma", [0.0, 3.0])
-def test_eg_solver_finds_the_constrained_minimum(gamma):
+@pytest.mark.parametrize("gamma,quad", [(0.0, False), (3.0, False), (3.0, True)])
+def test_eg_solver_finds_the_constrained_minimum(gamma, quad):
     from scipy.optimize import minimize
 
     rng = np.random.default_rng(5)
@@ -89,14 +89,16 @@ def test_eg_solver_finds_the_constrained_minimum(gamma):
     u = rng.normal(size=K)
     A, _ = graph.knn_graph(graph.mmd2_means(rng.normal(size=(K, 3))), 2)
     L = graph.laplacian(A)
+    F = rng.normal(size=(K, 4))
+    Q = 2 * F @ F.T if quad else None  # a further PSD quadratic (DoGraph's MMD objective)
     w_prev = rng.dirichlet(np.ones(K))
     lo, hi = np.full(K, 0.05), np.full(K, 0.4)
     beta = 0.5
-    w = graph.eg_solve(u, L, w_prev, gamma, beta, lo, hi, steps=500)
-    ref = minimize(lambda x: graph.objective(x, u, L, w_prev, gamma, beta), np.full(K, 1 / K),
+    w = graph.eg_solve(u, L, w_prev, gamma, beta, lo, hi, steps=2000, Q=Q)
+    ref = minimize(lambda x: graph.objective(x, u, L, w_prev, gamma, beta, Q), np.full(K, 1 / K),
                    bounds=list(zip(lo, hi)), constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1}],
                    method="SLSQP", options={"ftol": 1e-12, "maxiter": 500})
-    f = graph.objective(w, u, L, w_prev, gamma, beta)
+    f = graph.objective(w, u, L, w_prev, gamma, beta, Q)
     assert f <= ref.fun + 1e-6 and np.abs(w - ref.x).max() < 1e-3
     assert w.sum() == pytest.approx(1) and np.all(w >= lo - 1e-12) and np.all(w <= hi + 1e-12)
     if gamma == 0.0:  # unconstrained optimum in closed form: w ~ w_prev exp(u / beta), then clipped

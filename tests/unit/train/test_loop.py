@@ -117,8 +117,10 @@ def test_dograph_resumes_mid_probe_exactly(tmp_path, micro_config):
     """Probe features of an unfinished probe, k-means centroids and the method's RNG are checkpointed."""
     cfg = micro_config(tmp_path / "full", steps=12, checkpoint_every=4, eval_every=12).merge(
         ["mixing.method=dograph", "mixing.params.round_steps=5",
-         "mixing.params.probe_steps=3", "mixing.params.clusters=3",
-         "mixing.signals.sample_grad_features.r1=4", "mixing.signals.sample_grad_features.r2=4"])
+         "mixing.params.probe_steps=3", "mixing.params.clusters=3", "mixing.params.utility=gradient",
+         "mixing.params.target_features=validation", "mixing.params.objective=mmd",
+         "mixing.signals.sample_grad_features.r1=4", "mixing.signals.sample_grad_features.r2=4",
+         "mixing.signals.sample_grad_features.val_samples=6"])
     data = prepare_data(cfg)
     full = train(cfg, data=data)
     cut = cfg.merge([f"out_dir={tmp_path / 'cut'}"])
@@ -133,16 +135,18 @@ def test_dograph_resumes_mid_probe_exactly(tmp_path, micro_config):
     assert all(len(r["sample_unit"]) == 12 for r in refreshes)  # 3 probe steps x batch 4
     assert not np.allclose(mixing["history"][-1]["weights"], mixing["history"][0]["weights"])
     assert full.summary["extra_compute"]["sketch_samples"] == 24
+    assert full.summary["extra_compute"]["val_samples"] == 12  # 6 validation sequences per refresh
     # each refresh's record is a mix line of metrics.jsonl
     lines = [r for r in metrics_rows(tmp_path / "full") if r["kind"] == "mix" and "mix/round" in r]
     assert [(r["step"], r["mix/round"]) for r in lines] == [(5, 1), (10, 2)]
+    assert all(r["mix/target_from_validation"] == 1 for r in lines)
     for line, rec in zip(lines, refreshes):
         assert line["mix/l1_change"] == pytest.approx(rec["l1_change"])
         assert [line[f"mix/weight/{n}"] for n in mixing["domains"]] == pytest.approx(rec["weights"])
         for j, w, free, u in zip(rec["clusters"], rec["cluster_weights"], rec["unconstrained"], rec["utility"]):
             assert line[f"mix/cluster_weight/c{j:02d}"] == pytest.approx(w)
             assert line[f"mix/cluster_unconstrained/c{j:02d}"] == pytest.approx(free)
-            assert line[f"mix/cluster_utility/c{j:02d}"] == pytest.approx(u)
+            assert line[f"mix/cluster_utility/c{j:02d}"] == pytest.approx(u, abs=1e-6)  # recorded to 6 places
             assert np.isfinite(line[f"mix/cluster_train_loss/c{j:02d}"])
     # and the compare report draws them
     from types import SimpleNamespace

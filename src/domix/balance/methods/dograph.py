@@ -17,8 +17,13 @@ Every ``round_steps`` = R steps (after ``warmup_steps`` at the prior mixture):
     mu_j    = mean of f_s over cluster j;  MMD^2_jk = ||mu_j - mu_k||^2   (linear gradient kernel)
     A_jk    = exp(-MMD^2_jk / sigma^2) on k-nearest-neighbour edges;  L = D - A
     nu_j    = mean of g_s over cluster j   (``utility: gradient``; mu_j with ``utility: direction``)
-    u_j     = <nu_j, nu_target> / max_i |<nu_i, nu_target>|,  nu_target = sum_j pbar_j nu_j
-    w       = argmin_{w in simplex, lo <= w <= hi}  -u.w + (gamma/2) w^T L w + beta KL(w || w_prev)
+    nu_t    = sum_u pbar_u (mean validation sketch of domain u)    (``target_features: validation``)
+            | sum_j pbar_j nu_j   (the training clusters' mix, ``target_features: training``)
+    linear: u_j = <nu_j, nu_t> / max_i |<nu_i, nu_t>|,  Q = 0
+    mmd:    ||sum_j w_j nu_j - nu_t||^2 / s = (w^T G w - 2 w^T G_t) / s + const,  G_jk = <nu_j, nu_k>
+            (unbiased diagonal), G_t = <nu_j, nu_t>, s = max G_jj:  u = 2 G_t / s,  Q = 2 G / s
+    w       = argmin_{w in simplex, lo <= w <= hi}  -u.w + w^T Q w / 2 + (gamma/2) w^T L w
+                                                     + beta KL(w || w_prev)
 
 solved by exponentiated-gradient steps (``balance.graph.eg_solve``).
 
@@ -42,6 +47,21 @@ domix's choices (where the paper is silent):
 - Target: pbar over units, summed per cluster: ``target: documents`` (default, ``Domains.target``:
   share of validation documents) or ``macro`` (``Domains.target_macro``: every evaluation domain
   weighs the same, as in the reported macro loss), as R&B's ``target``.
+- Target features (``target_features``). The paper's theory measures how far two data sets are apart
+  for the model as the difference of their mean gradients (a squared MMD under the gradient kernel);
+  what a mixture is for is the held-out target. ``validation`` takes nu_t from sketches of
+  validation sequences of the training domains (forward pass only, ``sample_grad_features.
+  val_samples``), averaged per domain and weighted by pbar; ``training`` (domix's first
+  formulation) mixes the training clusters' own means, which makes u = G pbar, R&B's rule on
+  model-centric domains, with no information the training probe does not already have.
+- Objective (``objective``). ``linear`` (domix's first formulation) maximises u.w, the first-order
+  decrease of the target loss: its optimum is a vertex, so across refreshes the trust region only
+  slows a drift toward the caps. ``mmd`` minimises the MMD^2 between the training mixture's mean
+  gradient and the target's, the quantity of the paper's theory; it is also the descent lemma's
+  first- and second-order terms with unit curvature, so it has an interior optimum (the mixture
+  that matches the target) and needs ``utility: gradient``. G's diagonal is the unbiased
+  ||nu_j||^2 (the plug-in one carries tr(Cov_j)/n_j of sampling noise, as R&B's), G is then
+  clipped to positive semi-definite, and both terms are divided by max_j G_jj (scale-free).
 - Utility. u_j is meant as the first-order decrease of the target loss per unit of weight on j,
   <E grad_j, E grad_target>: ``utility: gradient`` takes it from the raw sketches, so a cluster the
   model predicts badly (larger dL/dlogits) and that points the target's way is worth more.
@@ -81,6 +101,8 @@ class DoGraphConfig(Config):
     prior: Literal["tokens", "target", "uniform"] = "tokens"
     target: Literal["documents", "macro"] = "documents"  # pbar (see the module docstring)
     utility: Literal["direction", "gradient"] = "direction"  # u from normalised or raw sketches
+    target_features: Literal["validation", "training"] = "training"  # where nu_target comes from
+    objective: Literal["linear", "mmd"] = "linear"  # -u.w, or the MMD to the target (module docstring)
     kernel: Literal["linear", "rbf"] = "linear"  # MMD^2: closed form, or unbiased RBF estimate
     neighbours: int = 3  # k of the kNN graph
     gamma: float | None = None  # Laplacian smoothness; default m
@@ -105,6 +127,8 @@ class DoGraphConfig(Config):
             raise ConfigError(f"{p}: need 0 <= min_weight < 1 and max_upsample >= 1")
         if self.neighbours < 1:
             raise ConfigError(f"{p}.neighbours must be at least 1")
+        if self.objective == "mmd" and self.utility != "gradient":
+            raise ConfigError(f"{p}: objective mmd compares mean gradients: set utility: gradient")
 
 
 @METHODS.register("dograph")
@@ -197,26 +221,25 @@ class DoGraph(MixingMethod):
         mmd2 = graph.mmd2_clusters(X, z, active, cfg.kernel)
         A, sigma2 = graph.knn_graph(mmd2, cfg.neighbours)
         L = graph.laplacian(A)
-        # 4. utility: alignment with the target's mean feature
-        mu = np.stack([(raw if cfg.utility == "gradient" else X)[z == c].mean(0) for c in active])
-        pbar_c = np.bincount(self.assign, weights=self.target, minlength=m)[active]
-        pbar_c = pbar_c / pbar_c.sum() if pbar_c.sum() > 0 else tok_c[active] / tok_c[active].sum()
-        u = mu @ (pbar_c @ mu)
-        scale = np.abs(u).max()
-        u = u / scale if scale > 0 else np.zeros_like(u)
+        # 4. utility: alignment of each cluster's mean with the target's mean feature
+        F = raw if cfg.utility == "gradient" else X
+        nu = np.stack([F[z == c].mean(0) for c in active])
+        nu_t, from_val = self._target_mean(sig, nu, active, tok_c)
+        u, Q = _utility(F, z, active, nu, nu_t, cfg.objective)
         # 5. graph-constrained exponentiated-gradient update
         w_prev = np.bincount(self.assign, weights=self.p, minlength=m)[active]
         hi = cfg.max_upsample * tok_c[active] / tok_c.sum()
         lo = np.minimum(min(cfg.min_weight, 1.0 / len(active)), hi)
         gamma = float(m if cfg.gamma is None else cfg.gamma)
-        w_a = graph.eg_solve(u, L, w_prev, gamma, cfg.beta, lo, hi, cfg.eg_steps)
+        w_a = graph.eg_solve(u, L, w_prev, gamma, cfg.beta, lo, hi, cfg.eg_steps, Q=Q)
         p_prev = self.p
         self.w = np.zeros(m)
         self.w[active] = w_a
         self.p = np.where(self.tokens > 0, self.w[self.assign] * self.tokens / np.maximum(tok_c[self.assign], 1e-300), 0.0)
         self.p /= self.p.sum()
         self._current = Mixture(self.domains.names, self.p)
-        free = _trust_region_only(u, w_prev, cfg.beta)
+        zero = np.zeros(len(active))
+        free = graph.eg_solve(u, np.zeros_like(L), w_prev, 0.0, cfg.beta, zero, zero + 1, cfg.eg_steps, Q=Q)
         loss_c = _cluster_loss(self.assign, obs.train_loss, obs.tokens, m)[active]
         l1 = float(np.abs(self.p - p_prev).sum())
         self._record(step, X, z, units, active, mmd2, A, u, w_a, free=free, loss=loss_c, l1=l1, w_prev=w_prev, hi=hi)
@@ -228,6 +251,7 @@ class DoGraph(MixingMethod):
             "graph_weight_min": float(edges.min()) if len(edges) else 0.0,
             "graph_weight_max": float(edges.max()) if len(edges) else 0.0,
             "refresh": 1.0,
+            "target_from_validation": float(from_val),
             "probe_samples": float(len(X)),
             "units_seen": float(self.unit_seen.sum()),
             "units_reassigned": float(((old_assign >= 0) & (old_assign != self.assign)).sum()),
@@ -240,12 +264,33 @@ class DoGraph(MixingMethod):
             "utility_spread": float(u.max() - u.min()),
             "at_cap": float(np.isclose(w_a, hi).sum()),
             "at_min": float(np.isclose(w_a, lo).sum()),
-            "objective": graph.objective(w_a, u, L, np.maximum(w_prev, 1e-12) / np.maximum(w_prev, 1e-12).sum(), gamma, cfg.beta),
+            "objective": graph.objective(w_a, u, L, np.maximum(w_prev, 1e-12) / np.maximum(w_prev, 1e-12).sum(), gamma, cfg.beta, Q),
         }
         info.update({f"cluster_weight/c{j:02d}": float(self.w[j]) for j in range(m)})
         for key, vals in (("cluster_utility", u), ("cluster_unconstrained", free), ("cluster_train_loss", loss_c)):
             info.update({f"{key}/c{j:02d}": float(v) for j, v in zip(active, vals)})
         return info
+
+    def _target_mean(self, sig: dict[str, Any], nu: np.ndarray, active: np.ndarray,
+                     tok_c: np.ndarray) -> tuple[np.ndarray, bool]:
+        """nu_target: the pbar-weighted mean of the validation sketches of the training domains
+        (``target_features: validation``; per domain, then weighted by pbar over the domains that
+        were sketched), or the pbar-weighted mix of the training clusters' means (``training``, and
+        the fallback when the signal has no validation sketches)."""
+        if self.config.target_features == "validation":
+            V = np.asarray(sig.get("val_features", np.zeros((0, nu.shape[1]))), dtype=np.float64)
+            vd = np.asarray(sig.get("val_domains", np.zeros(0)), dtype=np.int64)
+            keep = np.linalg.norm(V, axis=1) > 0 if len(V) else np.zeros(0, dtype=bool)
+            V, vd = V[keep], vd[keep]
+            if len(V) and V.shape[1] == nu.shape[1]:
+                V = V if self.config.utility == "gradient" else graph.normalize_rows(V)
+                units = np.unique(vd)
+                pbar = self.target[units]
+                if pbar.sum() > 0:
+                    return (pbar / pbar.sum()) @ np.stack([V[vd == v].mean(0) for v in units]), True
+        pbar_c = np.bincount(self.assign, weights=self.target, minlength=len(tok_c))[active]
+        pbar_c = pbar_c / pbar_c.sum() if pbar_c.sum() > 0 else tok_c[active] / tok_c[active].sum()
+        return pbar_c @ nu, False
 
     def _record(self, step, X, z, units, active, mmd2, A, u, w_a, free, loss, l1, w_prev, hi) -> None:
         """What the analysis plots need, kept small: PCA of the probe, unit Gram, graph, the
@@ -308,11 +353,30 @@ class DoGraph(MixingMethod):
         self._current = Mixture(self.domains.names, self.p)
 
 
-def _trust_region_only(u: np.ndarray, w_prev: np.ndarray, beta: float) -> np.ndarray:
-    """argmin over the simplex of -u.w + beta KL(w || w_prev) = w_prev exp(u / beta) / Z: where the
-    utility alone would move the cluster weights, before the graph and the box constraints."""
-    w = np.maximum(w_prev, 1e-12) * np.exp((u - u.max()) / beta)
-    return w / w.sum()
+def _utility(F: np.ndarray, z: np.ndarray, active: np.ndarray, nu: np.ndarray, nu_t: np.ndarray,
+             objective: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The linear and quadratic terms of the weight objective (minimised as -u.w + w^T Q w / 2).
+
+    ``linear``: u = nu @ nu_t / max |nu @ nu_t|, no Q. ``mmd``: ||sum_j w_j nu_j - nu_t||^2 / s =
+    (w^T G w - 2 w^T G_t) / s with G_jk = <nu_j, nu_k> (the diagonal unbiased: the plug-in
+    ||nu_j||^2 carries tr(Cov_j) / n_j of sampling noise; then clipped to positive semi-definite)
+    and s = max_j G_jj, so u = 2 G_t / s and Q = 2 G / s."""
+    g_t = nu @ nu_t
+    if objective == "linear":
+        scale = np.abs(g_t).max()
+        return (g_t / scale if scale > 0 else np.zeros_like(g_t)), None
+    G = nu @ nu.T
+    for i, c in enumerate(active):
+        Fc = F[z == c]
+        if len(Fc) > 1:
+            S = Fc.sum(0)
+            G[i, i] = (S @ S - (Fc * Fc).sum()) / (len(Fc) * (len(Fc) - 1))
+    lam, vec = np.linalg.eigh(G)
+    G = (vec * np.maximum(lam, 0.0)) @ vec.T
+    s = float(np.diag(G).max())
+    if s <= 0:
+        return np.zeros(len(active)), None
+    return 2 * g_t / s, 2 * G / s
 
 
 def _cluster_loss(assign: np.ndarray, loss: np.ndarray, tokens: np.ndarray, m: int) -> np.ndarray:
