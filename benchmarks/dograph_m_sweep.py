@@ -5,10 +5,13 @@ figures (PCA of per-sample gradient features by original domain, the domain grap
     python benchmarks/dograph_m_sweep.py --quick                      # tiny model, capped corpus
     python benchmarks/dograph_m_sweep.py --ms 2,4,8,11,16 --seeds 0,1,2 --steps 600
 
-Results accumulate in ``<out>/results.json`` (a finished (method, m, seed) is not run again, so a
-sweep can be split over several invocations, e.g. ``--ms 2,4`` then ``--ms 8,11``);
-``<out>/m_sweep.png`` is redrawn from everything there. The headline metric is the macro
-validation loss over the original domains (nats/token).
+Every finished run appends one JSON line to ``--results`` (committed:
+``benchmarks/results/dograph_m_sweep.jsonl``, ``..._quick.jsonl`` with ``--quick``); a finished
+(method, m, seed, base, steps, preset, R, probe steps, DoGraph params) is not run again, so a sweep
+is split over invocations (``--ms 2,4`` then ``--ms 8,11``, or ``--minutes``: no new run starts
+after that many minutes) and continued by the same command in a later session. The figure
+(``--figure``, default ``<out>/m_sweep.png``) is redrawn from every matching line. The headline
+metric is the macro validation loss over the original domains (nats/token).
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import time
 from pathlib import Path
 
 from domix import io
 from domix.train.run import RunConfig, prepare_data, train
+
+HERE = Path(__file__).resolve().parent
 
 
 def _config(args, out_dir: Path, method: str, params: dict, seed: int) -> RunConfig:
@@ -48,6 +54,10 @@ def main() -> None:
     ap.add_argument("--cap", type=int, default=None, help="documents per original domain")
     ap.add_argument("--domains", default="subdomain", help="the base partition (training domains)")
     ap.add_argument("--baselines", default="stratified,rnb")
+    ap.add_argument("--params", default="{}", help="further DoGraph params, JSON")
+    ap.add_argument("--minutes", type=float, default=None, help="start no new run after this many minutes")
+    ap.add_argument("--results", type=Path, default=None)
+    ap.add_argument("--figure", type=Path, default=None)
     ap.add_argument("--out", default="runs/dograph_m_sweep")
     args = ap.parse_args()
     args.steps = args.steps or (200 if args.quick else 600)
@@ -57,29 +67,65 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    res_path = out / "results.json"
-    results = io.read_json(res_path) if res_path.exists() else {}
+    res_path = args.results or HERE / "results" / f"dograph_m_sweep{'_quick' if args.quick else ''}.jsonl"
+    extra = json.loads(args.params)
+    setting = {"domains": args.domains, "steps": args.steps, "preset": args.preset, "round_steps": R,
+               "cap": args.cap, "batch_size": args.batch_size}
     data = None
     jobs = [(b, 0, {"round_steps": R} if b == "rnb" else {}) for b in args.baselines.split(",") if b]
-    jobs += [("dograph", m, {"clusters": m, "round_steps": R, "probe_steps": args.probe_steps}) for m in ms]
-    for method, m, params in jobs:
-        for seed in seeds:
-            key = f"{method}|{m}|{seed}|{args.domains}|{args.steps}|{args.preset}|{R}"
-            if key in results:
-                continue
-            cfg = _config(args, out / f"{method}_m{m}_s{seed}", method, params, seed)
-            data = data or prepare_data(cfg)
-            r = train(cfg, data=data)
-            results[key] = {"method": method, "m": m, "seed": seed, "macro": r.eval.macro,
-                            "worst": r.eval.worst[1], "out_dir": str(r.out_dir)}
-            io.write_json(res_path, results)
-            print(f"{method:10s} m={m:<3d} seed={seed}: val macro {r.eval.macro:.4f}  worst {r.eval.worst[1]:.4f}",
-                  flush=True)
-    rows = [v for k, v in results.items() if k.endswith(f"|{args.domains}|{args.steps}|{args.preset}|{R}")]
-    summary = _plot(rows, out / "m_sweep.png", args)
+    jobs += [("dograph", m, _resolved({**extra, "clusters": m, "round_steps": R, "probe_steps": args.probe_steps}))
+             for m in ms]  # every DoGraph setting, defaults included: a line keeps its meaning
+    done = {_key(r) for r in _read(res_path)}
+    todo = [(method, m, params, seed) for method, m, params in jobs for seed in seeds
+            if _key({"method": method, "m": m, "seed": seed, "params": params, **setting}) not in done]
+    print(f"== {len(todo)} runs to do ({res_path})", flush=True)
+    t0 = time.perf_counter()
+    for method, m, params, seed in todo:
+        if args.minutes is not None and time.perf_counter() - t0 > args.minutes * 60:
+            print(f"== --minutes {args.minutes} reached: rerun the same command to continue", flush=True)
+            break
+        tag = io.fingerprint(json.dumps([params, setting], sort_keys=True))[:8]
+        cfg = _config(args, out / f"{method}_m{m}_s{seed}_{tag}", method, params, seed)
+        data = data or prepare_data(cfg)
+        r = train(cfg, data=data)
+        row = {"method": method, "m": m, "seed": seed, "params": params, **setting, "macro": r.eval.macro,
+               "worst": r.eval.worst[1], "wall_s": r.summary["wall_s"], "out_dir": str(r.out_dir)}
+        res_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(res_path, "a", encoding="utf-8") as f:  # one whole line per run: a kill loses that run only
+            f.write(json.dumps(row) + "\n")
+        print(f"{method:10s} m={m:<3d} seed={seed}: val macro {r.eval.macro:.4f}  worst {r.eval.worst[1]:.4f}",
+              flush=True)
+    rows = [r for r in _read(res_path) if all(r[k] == v for k, v in setting.items())
+            and (r["method"] != "dograph" or {k: v for k, v in r["params"].items() if k != "clusters"}
+                 == {k: v for k, v in jobs[-1][2].items() if k != "clusters"})]  # this DoGraph setting
+    summary = _plot(rows, args.figure or out / "m_sweep.png", args)
     io.write_json(out / "summary.json", summary)
     print(json.dumps(summary, indent=1))
     _analysis(rows, out, args, data)
+
+
+def _resolved(params: dict) -> dict:
+    from domix.balance.base import METHODS
+
+    return METHODS.get("dograph").Config.from_dict(params, _path="mixing.params").to_dict()
+
+
+def _key(row: dict) -> str:
+    fields = ("method", "m", "seed", "domains", "steps", "preset", "round_steps", "cap", "batch_size")
+    return json.dumps([row[k] for k in fields] + [row["params"]], sort_keys=True)
+
+
+def _read(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise SystemExit(f"{path}:{i}: not a JSON line ({e}); fix or delete the line") from None
+    return rows
 
 
 def _mean(rows, method, m=None):
