@@ -11,7 +11,7 @@ with medians of each class, next to the FLOP count of the sketch over 6 N D of t
 time and the process's CPU time are reported; on a shared machine the CPU time (run with
 OMP_NUM_THREADS=1) is the steadier of the two.
 
-    python benchmarks/dograph_cost.py --quick          # tiny model, R = 10, 60 steps
+    python benchmarks/dograph_cost.py --quick          # tiny model, R = 32, 100 steps
     python benchmarks/dograph_cost.py                  # gpt2-small, R = 50, 200 steps
 """
 
@@ -29,6 +29,7 @@ from domix.balance.base import Domains, build_method
 from domix.balance.callback import MixingCallback
 from domix.data.sampler import MixtureSampler
 from domix.train.callbacks import Callback
+from domix.train.evaluate import Evaluator
 from domix.train.loop import Trainer
 from domix.train.models import count_parameters
 from domix.train.run import prepare_data
@@ -55,23 +56,25 @@ def main() -> None:
     ap.add_argument("--domains", default="random:64")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--round-steps", type=int, default=None)
-    ap.add_argument("--probe-steps", type=int, default=2)
+    ap.add_argument("--probe-steps", type=int, default=None, help="default: DoGraph's, min(16, R)")
     ap.add_argument("--clusters", type=int, default=11)
     args = ap.parse_args()
     preset = "tiny" if args.quick else "gpt2-small"
-    steps = args.steps or (60 if args.quick else 200)
-    R = args.round_steps or (10 if args.quick else 50)
+    steps = args.steps or (100 if args.quick else 200)
+    R = args.round_steps or (32 if args.quick else 50)
     run = bench_config(preset, steps, domains=args.domains, log_every=10**9)
     data = prepare_data(run)
     model = run.model.build(data.tokenizer.vocab_size, 0)
     names = data.train.names
     method = build_method("dograph", {"round_steps": R, "probe_steps": args.probe_steps,
                                       "clusters": args.clusters})
+    args.probe_steps = method.config.probe
     mixing = MixingCallback(method, Domains(names, data.train.tokens_per_domain.astype(float), data.target))
     clock = StepClock(mixing)
     sampler = MixtureSampler(data.train.num_sequences, np.ones(len(names)), seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(run.train, model, data.train, sampler, tmp, None, [mixing, clock], data.fingerprints())
+        trainer.domain_evaluator = Evaluator(data.domain_eval)  # the validation sketches' sequences
         trainer.fit()
     rows = clock.rows[3:]  # skip the first steps (allocation, warm caches)
     tokens = steps * 16 * data.train.context_length

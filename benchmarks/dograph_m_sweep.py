@@ -49,7 +49,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--round-steps", type=int, default=None, help="DoGraph's R and R&B's K")
-    ap.add_argument("--probe-steps", type=int, default=4)
+    ap.add_argument("--probe-steps", type=int, default=16)
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--cap", type=int, default=None, help="documents per original domain")
     ap.add_argument("--domains", default="subdomain", help="the base partition (training domains)")

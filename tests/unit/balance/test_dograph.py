@@ -35,12 +35,13 @@ def _refresh(method, step, sig):
     """Drive one round: the plain part ends (probe proposal), then the probe ends (refresh)."""
     U = len(method.domains)
     p = method.update(_obs(step - 1, 1, U=U))
-    assert SIG in p.signals and p.hold_steps == method.config.probe_steps
+    assert SIG in p.signals and p.hold_steps == method.config.probe
     return method.update(_obs(step, 1, sig, U=U))
 
 
 def test_schedule_warms_up_at_the_prior_then_probes_before_each_refresh():
-    dg = build_method("dograph", {"round_steps": 10, "warmup_steps": 20, "probe_steps": 2, "clusters": 2})
+    dg = build_method("dograph", {"round_steps": 10, "warmup_steps": 20, "probe_steps": 2, "clusters": 2,
+                                    "prior": "tokens"})
     p0 = dg.start(_domains(tokens=[1, 1, 2, 2, 4, 4]))
     assert p0.hold_steps == 18 and not p0.signals
     assert np.allclose(p0.weights.weights, np.array([1, 1, 2, 2, 4, 4]) / 14)  # the token prior
@@ -50,11 +51,15 @@ def test_schedule_warms_up_at_the_prior_then_probes_before_each_refresh():
     assert p2.info["clusters_active"] == 2 and p2.info["units_seen"] == 6
     with pytest.raises(ConfigError, match="probe_steps <= round_steps"):
         build_method("dograph", {"round_steps": 2, "probe_steps": 3})
+    # the default probe: 16 steps (256 samples at batch 16), or the whole round when it is shorter
+    assert build_method("dograph", {"round_steps": 50}).config.probe == 16
+    assert build_method("dograph", {"round_steps": 10}).start(_domains()).signals == {SIG}
 
 
 def test_moves_weight_to_the_cluster_aligned_with_the_target_within_the_caps():
     # the target (validation share) sits entirely on units 3-5; all units have the same tokens
-    cfg = {"round_steps": 4, "clusters": 2, "max_upsample": 1.6, "min_weight": 0.1, "beta": 0.2}
+    cfg = {"round_steps": 4, "clusters": 2, "max_upsample": 1.6, "min_weight": 0.1, "beta": 0.2,
+           "prior": "tokens", "target": "documents", "utility": "direction", "objective": "linear"}
     dg = build_method("dograph", cfg)
     dg.start(_domains(target=[0, 0, 0, 1, 1, 1]))
     rng = np.random.default_rng(1)
@@ -121,7 +126,7 @@ def test_empty_probe_keeps_the_mixture_and_resume_is_exact():
 
 
 def test_every_refresh_writes_a_record():
-    dg = build_method("dograph", {"round_steps": 4, "clusters": 2, "beta": 0.5})
+    dg = build_method("dograph", {"round_steps": 4, "clusters": 2, "beta": 0.5, "objective": "linear"})
     dg.start(_domains())
     rng = np.random.default_rng(5)
     dirs = _two_group_dirs()
@@ -161,7 +166,7 @@ def test_target_from_validation_sketches_moves_weight_to_the_unit_the_validation
     # training target shares say unit 0; the validation sketches of unit 2 point along unit 2's
     # gradient; with target_features: validation and the target on unit 2 only, unit 2 gains
     cfg = {"round_steps": 4, "clusters": 3, "utility": "gradient", "max_upsample": 3.0, "min_weight": 0.0,
-           "beta": 0.5, "gamma": 0.0}
+           "beta": 0.5, "gamma": 0.0, "target": "documents", "objective": "linear"}
     weights = {}
     for source in ("validation", "training"):
         dg = build_method("dograph", {**cfg, "target_features": source})
@@ -184,7 +189,7 @@ def test_target_from_validation_sketches_moves_weight_to_the_unit_the_validation
 
 def test_validation_target_is_the_pbar_weighted_mean_of_per_domain_validation_sketches():
     dg = build_method("dograph", {"round_steps": 4, "clusters": 3, "utility": "gradient",
-                                  "target_features": "validation"})
+                                  "target_features": "validation", "target": "documents"})
     dg.start(_domains(U=3, target=[0.5, 0.25, 0.25]))
     rng = np.random.default_rng(4)
     sig = _three_units(rng)
@@ -202,7 +207,7 @@ def test_mmd_objective_settles_on_the_mixture_that_matches_the_target_the_linear
     # validation = 0.5 / 0.3 / 0.2 of three orthogonal unit gradients: the training mixture whose
     # mean gradient matches it is those weights; the linear utility keeps pushing toward unit 0
     cfg = {"round_steps": 4, "clusters": 3, "utility": "gradient", "target_features": "validation",
-           "max_upsample": 3.0, "min_weight": 0.0, "beta": 0.05, "gamma": 0.0, "eg_steps": 2000}
+           "target": "documents", "max_upsample": 3.0, "min_weight": 0.0, "beta": 0.05, "gamma": 0.0, "eg_steps": 2000}
     final = {}
     for objective in ("mmd", "linear"):
         dg = build_method("dograph", {**cfg, "objective": objective})

@@ -41,12 +41,16 @@ domix's choices (where the paper is silent):
   weight of unit u in cluster c is w_c * tokens_u / tokens_c (token-proportional within a cluster).
 - Probe. The features of the last ``probe_steps`` training steps before each refresh (ordinary
   steps: the signal is only switched on for them), capped by the signal's ``max_samples``.
-- Prior (warm-up mixture): ``tokens`` (natural), ``target`` (pbar) or ``uniform`` over units.
+  Default min(16, R): 256 samples at batch 16, so k-means of m = 11 clusters sees ~20 samples per
+  cluster (the first formulation's 2 steps gave ~3).
+- Prior (warm-up mixture): ``target`` (pbar, default: with ``target: macro`` this is stratified
+  over the evaluation domains), ``tokens`` (natural; the first default, the worst static mixture on
+  the demo corpus) or ``uniform`` over units.
 - Trust region: w_prev_c = the sampling mass the previous mixture put on the units now in cluster c
   (the mixture actually trained on, mapped onto the new clusters).
-- Target: pbar over units, summed per cluster: ``target: documents`` (default, ``Domains.target``:
-  share of validation documents) or ``macro`` (``Domains.target_macro``: every evaluation domain
-  weighs the same, as in the reported macro loss), as R&B's ``target``.
+- Target: pbar over units: ``target: macro`` (default, ``Domains.target_macro``: every evaluation
+  domain weighs the same, as in the reported macro loss) or ``documents`` (``Domains.target``:
+  share of validation documents), as R&B's ``target``.
 - Target features (``target_features``). The paper's theory measures how far two data sets are apart
   for the model as the difference of their mean gradients (a squared MMD under the gradient kernel);
   what a mixture is for is the held-out target. ``validation`` takes nu_t from sketches of
@@ -63,12 +67,15 @@ domix's choices (where the paper is silent):
   ||nu_j||^2 (the plug-in one carries tr(Cov_j)/n_j of sampling noise, as R&B's), G is then
   clipped to positive semi-definite, and both terms are divided by max_j G_jj (scale-free).
 - Utility. u_j is meant as the first-order decrease of the target loss per unit of weight on j,
-  <E grad_j, E grad_target>: ``utility: gradient`` takes it from the raw sketches, so a cluster the
-  model predicts badly (larger dL/dlogits) and that points the target's way is worth more.
-  ``utility: direction`` (default, domix's first formulation) uses the normalised directions mu_j
-  that clustering uses (a cosine that ignores how much a domain still has to teach); which one
-  becomes the default is for the sweep of issue "Quality 2" to decide. u is scaled by max |u| (the gradients' scale drifts as training
-  goes on); gamma defaults to m since weights are O(1/m).
+  <E grad_j, E grad_target>: ``utility: gradient`` (default) takes it from the raw sketches, so a
+  cluster the model predicts badly (larger dL/dlogits, the paper's prediction-minus-label signal)
+  and that points the target's way is worth more. ``utility: direction`` (domix's first
+  formulation) uses the normalised directions mu_j that clustering uses (a cosine that ignores how
+  much a domain still has to teach). With ``linear`` u is scaled by max |u| (the gradients' scale
+  drifts as training goes on); gamma defaults to m since weights are O(1/m).
+- Defaults: chosen on the demo corpus at 3 seeds (docs/dograph.md, "Checked against the paper");
+  the first formulation is ``{prior: tokens, target: documents, target_features: training,
+  objective: linear, utility: direction, probe_steps: 2}``.
 - Constraints: lo_c = min(min_weight, hi_c) for every cluster with tokens (0 for a cluster that got
   no base unit); repetition cap hi_c = max_upsample * tokens_c / tokens_total (a cluster is drawn
   at most ``max_upsample`` times as often as in the natural mixture, so a small cluster is not
@@ -97,12 +104,12 @@ class DoGraphConfig(Config):
     clusters: int = 11  # m, the paper's best on its data
     round_steps: int = 50  # R: refresh period
     warmup_steps: int | None = None  # at the prior mixture; default R
-    probe_steps: int = 2  # steps before each refresh whose samples are sketched
-    prior: Literal["tokens", "target", "uniform"] = "tokens"
-    target: Literal["documents", "macro"] = "documents"  # pbar (see the module docstring)
-    utility: Literal["direction", "gradient"] = "direction"  # u from normalised or raw sketches
-    target_features: Literal["validation", "training"] = "training"  # where nu_target comes from
-    objective: Literal["linear", "mmd"] = "linear"  # -u.w, or the MMD to the target (module docstring)
+    probe_steps: int | None = None  # steps before each refresh whose samples are sketched; min(16, R)
+    prior: Literal["tokens", "target", "uniform"] = "target"
+    target: Literal["documents", "macro"] = "macro"  # pbar (see the module docstring)
+    utility: Literal["direction", "gradient"] = "gradient"  # u from raw or normalised sketches
+    target_features: Literal["validation", "training"] = "validation"  # where nu_target comes from
+    objective: Literal["mmd", "linear"] = "mmd"  # MMD to the target, or -u.w (module docstring)
     kernel: Literal["linear", "rbf"] = "linear"  # MMD^2: closed form, or unbiased RBF estimate
     neighbours: int = 3  # k of the kNN graph
     gamma: float | None = None  # Laplacian smoothness; default m
@@ -117,10 +124,10 @@ class DoGraphConfig(Config):
         p = "mixing.params"
         if self.clusters < 1:
             raise ConfigError(f"{p}.clusters must be at least 1")
-        if self.probe_steps < 1 or self.round_steps < self.probe_steps:
+        if self.round_steps < 1 or (self.probe_steps is not None and not 1 <= self.probe_steps <= self.round_steps):
             raise ConfigError(f"{p}: need 1 <= probe_steps <= round_steps")
-        if self.warmup_steps is not None and self.warmup_steps < self.probe_steps:
-            raise ConfigError(f"{p}.warmup_steps must be at least probe_steps")
+        if self.warmup_steps is not None and self.warmup_steps < self.probe:
+            raise ConfigError(f"{p}.warmup_steps must be at least probe_steps ({self.probe})")
         if self.beta <= 0 or (self.gamma is not None and self.gamma < 0):
             raise ConfigError(f"{p}: beta must be positive and gamma non-negative")
         if not 0 <= self.min_weight < 1 or self.max_upsample < 1:
@@ -128,7 +135,13 @@ class DoGraphConfig(Config):
         if self.neighbours < 1:
             raise ConfigError(f"{p}.neighbours must be at least 1")
         if self.objective == "mmd" and self.utility != "gradient":
-            raise ConfigError(f"{p}: objective mmd compares mean gradients: set utility: gradient")
+            raise ConfigError(f"{p}: objective mmd compares mean gradients: set utility: gradient "
+                              "(or objective: linear)")
+
+    @property
+    def probe(self) -> int:
+        """The probe steps in force: ``probe_steps``, or min(16, R) (256 samples at batch 16)."""
+        return self.probe_steps if self.probe_steps is not None else min(16, self.round_steps)
 
 
 @METHODS.register("dograph")
@@ -136,7 +149,8 @@ class DoGraph(MixingMethod):
     Config = DoGraphConfig
     signals = frozenset({SIGNAL})
     reference = "Xu et al. 2026, DoGraph (arXiv 2604.07963); graph, objective and schedule: domix"
-    cost = "LM-head gradient sketch on probe_steps of every R steps (no extra pass)"
+    cost = ("LM-head gradient sketch on probe_steps of every R steps (no extra backward), and one forward "
+            "pass over val_samples validation sequences per refresh")
 
     def start(self, domains: Domains) -> Proposal:
         self.domains = domains
@@ -162,13 +176,13 @@ class DoGraph(MixingMethod):
 
     def _train(self, steps: int, info: dict[str, float]) -> Proposal:
         """Train ``steps`` steps on the current mixture, the last ``probe_steps`` of them probed."""
-        plain = steps - self.config.probe_steps
+        plain = steps - self.config.probe
         if plain > 0:
             return Proposal(self._current, plain, info=info)
         return self._probe(info)
 
     def _probe(self, info: dict[str, float]) -> Proposal:
-        return Proposal(self._current, self.config.probe_steps, frozenset({SIGNAL}), info=info)
+        return Proposal(self._current, self.config.probe, frozenset({SIGNAL}), info=info)
 
     def update(self, obs: Observation) -> Proposal:
         self.weight_steps += self.p * obs.steps
