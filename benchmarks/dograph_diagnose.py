@@ -65,10 +65,10 @@ def main() -> None:
     rows = [r for r in read_results(args.results) if r["method"] == "dograph" and r.get("step")]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["variant"], r["layer"]), []).append(r)
-    print("| variant | domains | runs | move | free | pull | at cap | rho(u, loss) | rho(dw, loss) | vs target |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for (variant, layer), rs in sorted(groups.items()):
+        groups.setdefault((r["corpus"], r["variant"], r["layer"]), []).append(r)
+    print("| corpus | variant | domains | runs | move | free | pull | at cap | rho(u, loss) | rho(dw, loss) | vs target |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for (corpus, variant, layer), rs in sorted(groups.items()):
         st = [refresh_stats(r) for r in rs]
         mean = {k: np.nanmean([s[k] for s in st]) for k in st[0]}
         far = []
@@ -77,7 +77,7 @@ def main() -> None:
             if layer == "original":
                 far.append(np.abs(last - 1 / len(last)).sum())
         vs = f"{np.mean(far):.3f}" if far else "—"
-        print(f"| {variant} | {layer} | {len(rs)} | {mean['move']:.3f} | {mean['free']:.3f} | {mean['pull']:.3f} | "
+        print(f"| {corpus} | {variant} | {layer} | {len(rs)} | {mean['move']:.3f} | {mean['free']:.3f} | {mean['pull']:.3f} | "
               f"{mean['cap']:.2f} | {mean['rho_u']:+.2f} | {mean['rho_dw']:+.2f} | {vs} |")
 
 
