@@ -38,3 +38,23 @@ def test_two_ranks_resume_mid_round_to_the_uninterrupted_mixture(tmp_path, micro
     resumed = launch(cfg, nproc=2, resume=True)
     assert resumed[0]["mixture_weights"] == pytest.approx(full[0]["mixture_weights"], abs=1e-6)
     assert not np.allclose(full[0]["mixture_weights"], 0.2)
+
+
+@pytest.mark.distributed
+def test_two_ranks_compute_the_same_dograph_mixture_from_gathered_sketches(tmp_path, micro_config):
+    """Probe and validation sketches are gathered over ranks: every rank clusters the same features
+    and solves for the same weights."""
+    import json
+
+    cfg = micro_config(tmp_path / "ddp", steps=10, batch_size=2, eval_every=10, checkpoint_every=10).merge(
+        ["mixing.method=dograph", "mixing.params.round_steps=4", "mixing.params.clusters=2",
+         "mixing.signals.sample_grad_features.r1=4", "mixing.signals.sample_grad_features.r2=4",
+         "mixing.signals.sample_grad_features.val_samples=3"])
+    ranks = launch(cfg, nproc=2)
+    assert ranks[0]["mixture_weights"] == ranks[1]["mixture_weights"]
+    rows = [json.loads(line) for line in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    refreshes = [r for r in rows if r["kind"] == "mix" and "mix/round" in r]
+    assert len(refreshes) == 2 and all(r["mix/target_from_validation"] == 1 for r in refreshes)
+    # 4 probe steps x 2 sequences x 2 ranks per refresh, all of them in the one record
+    mixing = json.loads((tmp_path / "ddp" / "mixing.json").read_text())
+    assert [len(r["sample_unit"]) for r in mixing["diagnostics"]["refreshes"]] == [16, 16]
