@@ -5,6 +5,9 @@ figures (PCA of per-sample gradient features by original domain, the domain grap
     python benchmarks/dograph_m_sweep.py --quick                      # tiny model, capped corpus
     python benchmarks/dograph_m_sweep.py --ms 2,4,8,11,16 --seeds 0,1,2 --steps 600
 
+Baselines (``--baselines``) run on the same base partition; ``prior`` is the control that says
+what the reweighting adds: DoGraph held at its prior mixture for the whole run (warm-up = the run).
+
 Every finished run appends one JSON line to ``--results`` (committed:
 ``benchmarks/results/dograph_m_sweep.jsonl``, ``..._quick.jsonl`` with ``--quick``); a finished
 (method, m, seed, base, steps, preset, R, probe steps, DoGraph params) is not run again, so a sweep
@@ -53,7 +56,8 @@ def main() -> None:
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--cap", type=int, default=None, help="documents per original domain")
     ap.add_argument("--domains", default="subdomain", help="the base partition (training domains)")
-    ap.add_argument("--baselines", default="stratified,rnb")
+    ap.add_argument("--baselines", default="stratified,rnb",
+                    help="methods on the same base; 'prior' = DoGraph held at its prior mixture (no refresh)")
     ap.add_argument("--params", default="{}", help="further DoGraph params, JSON")
     ap.add_argument("--minutes", type=float, default=None, help="start no new run after this many minutes")
     ap.add_argument("--results", type=Path, default=None)
@@ -72,7 +76,10 @@ def main() -> None:
     setting = {"domains": args.domains, "steps": args.steps, "preset": args.preset, "round_steps": R,
                "cap": args.cap, "batch_size": args.batch_size}
     data = None
-    jobs = [(b, 0, {"round_steps": R} if b == "rnb" else {}) for b in args.baselines.split(",") if b]
+    jobs = [(b, 0, {"round_steps": R} if b == "rnb" else {}) for b in args.baselines.split(",") if b and b != "prior"]
+    if "prior" in args.baselines.split(","):  # DoGraph held at its prior for the whole run: the control
+        jobs.append(("dograph@prior", 0, _resolved({**extra, "round_steps": R, "probe_steps": args.probe_steps,
+                                                   "warmup_steps": args.steps})))
     jobs += [("dograph", m, _resolved({**extra, "clusters": m, "round_steps": R, "probe_steps": args.probe_steps}))
              for m in ms]  # every DoGraph setting, defaults included: a line keeps its meaning
     done = {_key(r) for r in _read(res_path)}
@@ -85,7 +92,7 @@ def main() -> None:
             print(f"== --minutes {args.minutes} reached: rerun the same command to continue", flush=True)
             break
         tag = io.fingerprint(json.dumps([params, setting], sort_keys=True))[:8]
-        cfg = _config(args, out / f"{method}_m{m}_s{seed}_{tag}", method, params, seed)
+        cfg = _config(args, out / f"{method.replace('@', '_')}_m{m}_s{seed}_{tag}", method.split("@")[0], params, seed)
         data = data or prepare_data(cfg)
         r = train(cfg, data=data)
         row = {"method": method, "m": m, "seed": seed, "params": params, **setting, "macro": r.eval.macro,
