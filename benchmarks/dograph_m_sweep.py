@@ -137,7 +137,7 @@ def _read(path: Path) -> list[dict]:
 
 def _mean(rows, method, m=None):
     vals = [r["macro"] for r in rows if r["method"] == method and (m is None or r["m"] == m)]
-    return (statistics.mean(vals), statistics.pstdev(vals), len(vals)) if vals else None
+    return (statistics.mean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0, len(vals)) if vals else None
 
 
 def _plot(rows, path: Path, args) -> dict:
@@ -150,13 +150,13 @@ def _plot(rows, path: Path, args) -> dict:
     curve = {m: _mean(rows, "dograph", m) for m in ms}
     fig, ax = plt.subplots(figsize=(6, 4))
     if ms:
-        ax.errorbar(ms, [curve[m][0] for m in ms], yerr=[curve[m][1] for m in ms], marker="o", capsize=3,
+        ax.errorbar(ms, [curve[m][0] for m in ms], yerr=[curve[m][1] for m in ms], marker="o", capsize=3,  # ± sample std
                     label="DoGraph")
     for i, b in enumerate(sorted({r["method"] for r in rows} - {"dograph"})):
         mean = _mean(rows, b)
         ax.axhline(mean[0], ls="--", color=f"C{i + 1}", label=f"{b} ({mean[0]:.3f})")
     ax.set_xlabel("model-centric domains m")
-    ax.set_ylabel("validation loss, macro over original domains (nats/token)")
+    ax.set_ylabel("val. loss, macro over original domains")
     ax.set_title(f"DoGraph m sweep: {args.preset}, {args.steps} steps, base {args.domains}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -22,10 +22,14 @@ def test_grid_order_and_domain_restrictions():
         ("stratified", "original"), ("stratified", "regrouped"), ("doge", "original"), ("x", "regrouped")]]
     assert CompareConfig(domains=["original"], methods=["rnb", "rnb@original+regrouped"]).grid() == [
         Cell("rnb", "original", s) for s in (0, 1, 2) for _ in range(2)]
+    # the corpus's own sub-domains are a third domain set, only when asked for
+    assert CompareConfig(domains=["original", "subdomain"], methods=["dograph@subdomain"], seeds=[0]).grid() == [
+        Cell("dograph", "subdomain", 0)]
+    assert CompareConfig().domains == ["original", "regrouped"]
 
 
 @pytest.mark.parametrize("bad, words", [
-    ({"domains": ["subdomain"]}, "not one of"),
+    ({"domains": ["topics"]}, "not one of"),
     ({"methods": ["rnb@orig"]}, "'orig' is not one of"),
     ({"domains": ["original"], "methods": ["rnb@regrouped"]}, "runs on none of the domain sets"),
     ({"seeds": []}, "at least one seed"),

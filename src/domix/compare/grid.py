@@ -35,7 +35,7 @@ from ..train.run import RunConfig, RunData, prepare_data, train
 
 DEFAULT_METHODS = ("stratified", "proportional", "rnb", "dograph", "odm", "ado", "aioli", "doge",
                    "doremi", "skillit")
-LAYERS = ("original", "regrouped")
+LAYERS = ("original", "regrouped", "subdomain")  # subdomain: the corpus's own finer labels
 
 
 @dataclass
@@ -46,7 +46,7 @@ class CompareConfig(Config):
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     # "name" runs on every domain set; "name@original" only on the sets named after '@'
     methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
-    domains: list[str] = field(default_factory=lambda: list(LAYERS))
+    domains: list[str] = field(default_factory=lambda: ["original", "regrouped"])  # or subdomain too
     k: int = 10  # regrouped domains
     params: dict[str, dict[str, Any]] = field(default_factory=lambda: {"rnb": {"round_steps": 32}})
     run: list[str] = field(default_factory=list)  # run config overrides for every run: model.preset=small
@@ -171,6 +171,8 @@ def prepare_grid(cfg: CompareConfig, progress: bool = True) -> tuple[RunConfig, 
         print(f"   {rg.name}: NMI vs original domains {rg.meta['nmi']:.3f}, purity {rg.meta['purity']:.3f}",
               flush=True)
         data["regrouped"] = prepare_data(base.merge([f"data.domains=regrouped:{rg.name}"]))
+    if any(c.layer == "subdomain" for c in cfg.grid()):
+        data["subdomain"] = prepare_data(base.merge(["data.domains=subdomain"]))
     return base, data, rg
 
 
