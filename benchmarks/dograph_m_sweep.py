@@ -27,6 +27,7 @@ from pathlib import Path
 
 from domix import io
 from domix.train.run import RunConfig, prepare_data, train
+from rnb_sweep import read_results
 
 HERE = Path(__file__).resolve().parent
 
@@ -82,7 +83,7 @@ def main() -> None:
                                                    "warmup_steps": args.steps})))
     jobs += [("dograph", m, _resolved({**extra, "clusters": m, "round_steps": R, "probe_steps": args.probe_steps}))
              for m in ms]  # every DoGraph setting, defaults included: a line keeps its meaning
-    done = {_key(r) for r in _read(res_path)}
+    done = {_key(r) for r in read_results(res_path)}
     todo = [(method, m, params, seed) for method, m, params in jobs for seed in seeds
             if _key({"method": method, "m": m, "seed": seed, "params": params, **setting}) not in done]
     print(f"== {len(todo)} runs to do ({res_path})", flush=True)
@@ -102,7 +103,7 @@ def main() -> None:
             f.write(json.dumps(row) + "\n")
         print(f"{method:10s} m={m:<3d} seed={seed}: val macro {r.eval.macro:.4f}  worst {r.eval.worst[1]:.4f}",
               flush=True)
-    rows = [r for r in _read(res_path) if all(r[k] == v for k, v in setting.items())
+    rows = [r for r in read_results(res_path) if all(r[k] == v for k, v in setting.items())
             and (r["method"] != "dograph" or {k: v for k, v in r["params"].items() if k != "clusters"}
                  == {k: v for k, v in jobs[-1][2].items() if k != "clusters"})]  # this DoGraph setting
     summary = _plot(rows, args.figure or out / "m_sweep.png", args)
@@ -120,19 +121,6 @@ def _resolved(params: dict) -> dict:
 def _key(row: dict) -> str:
     fields = ("method", "m", "seed", "domains", "steps", "preset", "round_steps", "cap", "batch_size")
     return json.dumps([row[k] for k in fields] + [row["params"]], sort_keys=True)
-
-
-def _read(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    rows = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise SystemExit(f"{path}:{i}: not a JSON line ({e}); fix or delete the line") from None
-    return rows
 
 
 def _mean(rows, method, m=None):

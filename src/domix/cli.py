@@ -250,7 +250,7 @@ def compare(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="a compare config YAML")] = None,
     corpus: Annotated[str | None, typer.Option(help="demo, extended, a corpus folder or cache name")] = None,
     methods: Annotated[str | None, typer.Option(help="comma list; name@original runs on one domain set")] = None,
-    domains: Annotated[str | None, typer.Option(help="comma list of original, regrouped")] = None,
+    domains: Annotated[str | None, typer.Option(help="comma list of original, regrouped, subdomain")] = None,
     seeds: Annotated[str | None, typer.Option(help="comma list, e.g. 0,1,2")] = None,
     tokens: Annotated[int | None, typer.Option(help="training tokens of every run")] = None,
     overrides: Annotated[

@@ -116,8 +116,8 @@ def test_regroup_commands_run_show_list_and_fail_clearly(demo_corpus):
 def test_compare_refuses_bad_grids_before_any_work(tmp_path):
     r = runner.invoke(app, ["compare", "--out", str(tmp_path / "c"), "--methods", "stratified,rbn"])
     assert r.exit_code == 2 and "Did you mean 'rnb'" in r.output
-    r = runner.invoke(app, ["compare", "--out", str(tmp_path / "c"), "--domains", "original,subdomain"])
-    assert r.exit_code == 2 and "'subdomain' is not one of" in r.output
+    r = runner.invoke(app, ["compare", "--out", str(tmp_path / "c"), "--domains", "original,topics"])
+    assert r.exit_code == 2 and "'topics' is not one of" in r.output
     r = runner.invoke(app, ["compare", "--out", str(tmp_path / "c"), "--set", "seedz=[1]"])
     assert r.exit_code == 2 and "unknown key 'seedz'" in r.output
     assert not (tmp_path / "c" / "runs").exists()
