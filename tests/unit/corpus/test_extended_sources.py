@@ -1,6 +1,7 @@
-"""Pure helpers of the extended corpus sources: dictd decoding, roff conversion, package caching.
+"""Pure helpers of the extended corpus sources: dictd decoding, man page rendering, package caching.
 
-No network and no apt: Debian packages are replaced by small files built in tmp_path.
+No network and no apt: Debian packages are replaced by small files built in tmp_path. Man pages are
+rendered by mandoc (on PATH, e.g. from .ci/run, or fetched once like the corpus packages).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from domix.corpus import roff
 from domix.corpus.builtin import BUILTIN, SOURCES
 from domix.corpus.document import CorpusError, ReadReport
 from domix.corpus.sources import extended as ext
@@ -165,44 +165,49 @@ T}:1
 """
 
 
-def test_roff_to_text():
-    text = roff.roff_to_text(MAN_PAGE)
-    assert "comment" not in text and "2023" not in text and "\\" not in text
+def test_render_man():
+    report = ReadReport()
+    text = ext.render_man(MAN_PAGE, "test:man3/foo.3", report)
+    assert "\b" not in text and "comment" not in text and "\\" not in text
+    assert "FOO(3)" not in text and "2023" not in text  # header and footer lines are gone
     assert text.startswith(
         "NAME\nfoo, bar - do things — quickly\n\nSYNOPSIS\n#include <foo.h>\n\n"
-        "int foo(const char *path, int flags);\n\nDESCRIPTION\n"
+        "int foo(const char *path, int flags);\n\nDESCRIPTION\nThe foo() function reads path."
     )
-    assert (
-        "The foo() function reads path. It is bold and italic, costs 5 € or “quoted”. "
-        "A second sentence.\n"
-    ) in text
-    assert "\n-a\n    All of them:\n" in text
-    assert "\n    • first item\n\n    • second item\n" in text
-    assert "troff only" not in text and "nroff only" in text
-    assert "Arrow >." in text
-    assert "Name\tValue\none\t1\n" in text
+    assert "It is bold and italic, costs 5\xa0€ or\n“quoted”." in text  # filled at 80 columns
+    assert "\n-a     All of them:\n\n       • first item\n\n       • second item\n" in text
+    assert "troff only" not in text and "nroff only Arrow >." in text
+    assert "Name   Value\n" in text and "\none    1\n" in text
     assert text.endswith("SEE ALSO\nbar(3), baz(7)")
+    assert all(len(line) <= ext.MAN_WIDTH for line in text.splitlines())
+    assert ext.render_man("", "test:empty.3", report) is None
+    assert report.dropped == {"man page mandoc rendered nothing": 1}
 
 
-def test_roff_inline_and_args():
-    assert (
-        roff.roff_inline(r"\fBa\fP\-b \(co \[u00E9] \[:a] \e \&.x \s-1small\s0")
-        == "a-b © é ä \\ .x small"
-    )
-    assert roff.roff_args(r'one "two words" "say ""hi""" a\ b') == [
-        "one",
-        "two words",
-        'say "hi"',
-        r"a\ b",
-    ]
+def test_mandoc_fetched_when_not_installed(tmp_path, monkeypatch):
+    monkeypatch.setattr(ext.shutil, "which", lambda name: None)
+    binary = tmp_path / "mandoc/usr/bin/mandoc"
+    monkeypatch.setattr(ext, "debian_package", lambda name: tmp_path / name)
+    with pytest.raises(CorpusError, match="apt-get install mandoc"):
+        ext.mandoc()
+    binary.parent.mkdir(parents=True)
+    binary.write_text("")
+    assert ext.mandoc() == str(binary)
+
+    def unreachable(name):
+        raise CorpusError("`apt-get download mandoc` failed")
+
+    monkeypatch.setattr(ext, "debian_package", unreachable)
+    with pytest.raises(CorpusError, match=r"not installed and could not be fetched.*apt-get install mandoc"):
+        ext.mandoc()
 
 
 def test_is_so_redirect():
-    assert roff.is_so_redirect(".so man3/foo.3\n")
-    assert roff.is_so_redirect('.\\" redirect\n\n.so man2/open.2\n')
-    assert not roff.is_so_redirect(MAN_PAGE)
-    assert not roff.is_so_redirect(".so man3/foo.3\n.SH NAME\nmore\n")
-    assert not roff.is_so_redirect("Text that mentions .so files\n")
+    assert ext.is_so_redirect(".so man3/foo.3\n")
+    assert ext.is_so_redirect('.\\" redirect\n\n.so man2/open.2\n')
+    assert not ext.is_so_redirect(MAN_PAGE)
+    assert not ext.is_so_redirect(".so man3/foo.3\n.SH NAME\nmore\n")
+    assert not ext.is_so_redirect("Text that mentions .so files\n")
 
 
 def fake_tools(monkeypatch, fail_extract: bool = False) -> list[list[str]]:

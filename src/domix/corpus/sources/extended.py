@@ -4,13 +4,16 @@
 | domain       | package                | what becomes a document                         | sub-domain              |
 |--------------|------------------------|-------------------------------------------------|-------------------------|
 | techdocs     | python3.11-doc         | reST sources of the Python documentation        | library, reference, ... |
-| manpages     | manpages, manpages-dev | roff pages converted to plain text              | man1 ... man8           |
+| manpages     | manpages, manpages-dev | pages rendered to plain text by mandoc          | man1 ... man8           |
 | gocode       | golang-1.19-src        | non-test Go sources, capped at ~13 MB           | top-level package       |
 | encyclopedia | dict-foldoc            | one FOLDOC entry (dictd format)                 | first <topic> tag       |
 | dictionary   | dict-gcide             | GCIDE entries packed into ~2,000-character docs | gcide                   |
 
 Texts are chunked like the demo sources (~2,000 characters, chunks under 200 dropped and counted).
-Man pages that only redirect (``.so``) or are symlinks to another page are dropped and counted; so
+Man pages are rendered by ``mandoc -T utf8`` (Debian's ``mandoc``: the one on ``PATH``, else the package
+fetched like the sources above), with the overstrike, the page's header and footer lines and the
+seven-column body margin removed. Man pages that only redirect (``.so``) or are symlinks to another
+page are dropped and counted; so
 are dictd meta entries (``00-database-*``, ``00-gcide-*``) and headwords that index an already-read
 definition. Ids are stable: ``<domain>/<path>#<chunk>`` for files, ``<domain>/<headword>@<offset>#<chunk>``
 for dictd entries (the offset of the first entry in the decompressed ``.dict.dz``).
@@ -30,7 +33,6 @@ from pathlib import Path
 from ... import io
 from ..builtin import SOURCES
 from ..document import CorpusError, Document, ReadReport
-from ..roff import is_so_redirect, roff_to_text
 from ._common import capped, chunks, decode
 
 GOCODE_CAP_CHARS = 13_000_000
@@ -89,7 +91,57 @@ def debian_package(name: str) -> Path:
     return dest
 
 
-# --- roff (man pages) -----------------------------------------------------------------------------
+# --- man pages -----------------------------------------------------------------------------------
+
+MAN_MARGIN = 7  # mandoc's left margin for man(7) body text (its -O indent applies to mdoc only)
+MAN_WIDTH = 80  # columns, as in a terminal; filled paragraphs wrap there
+_SO = re.compile(r"\.so\s+\S+")
+_COMMENT_LINE = re.compile(r"[.']\s*\\\"")
+
+
+def is_so_redirect(text: str) -> bool:
+    """True for a page whose only request is ``.so <other page>`` (comments and blanks aside)."""
+    lines = [ln.strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln and not _COMMENT_LINE.match(ln)]
+    return len(lines) == 1 and _SO.fullmatch(lines[0]) is not None
+
+
+def mandoc() -> str:
+    """The mandoc binary: the one on PATH, else Debian's package fetched into the downloads folder."""
+    found = shutil.which("mandoc")
+    if found:
+        return found
+    try:
+        binary = debian_package("mandoc") / "usr/bin/mandoc"
+    except CorpusError as e:
+        raise CorpusError(
+            "man pages are rendered by mandoc, which is not installed and could not be fetched: "
+            f"install Debian's package (apt-get install mandoc).\n{e}"
+        ) from e
+    if not binary.exists():
+        raise CorpusError(f"Debian's mandoc package has no {binary}: apt-get install mandoc")
+    return str(binary)
+
+
+def render_man(source: str, where: str, report: ReadReport) -> str | None:
+    """Plain text of a man(7) page as mandoc renders it for an 80-column terminal, without the
+    overstrike, header, footer and body margin; None (dropped and counted) when it renders nothing."""
+    proc = subprocess.run(
+        [mandoc(), "-T", "utf8", "-K", "utf-8", "-man", "-O", f"width={MAN_WIDTH}"],
+        input=source.encode(),
+        capture_output=True,
+    )
+    lines = re.sub(".\b", "", proc.stdout.decode()).rstrip().splitlines()  # drop the overstrike
+    body = lines[1:-1]  # the header (NAME(section) title NAME(section)) and footer (source, date)
+    body = [ln[min(MAN_MARGIN, len(ln) - len(ln.lstrip(" "))) :].rstrip() for ln in body]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(body)).strip()
+    if proc.returncode > 4 or not text:  # 5 and 6: bad arguments or a system error
+        report.drop("man page mandoc rendered nothing", where)
+        return None
+    return text
+
+
+# --- dictd (FOLDOC, GCIDE) ------------------------------------------------------------------------
 
 _B64 = {
     c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
@@ -191,19 +243,18 @@ def manpages(report: ReadReport) -> Iterator[Document]:
         for path in sorted(root.glob("man*/*")):
             report.read += 1
             section, page = path.parent.name, path.name.removesuffix(".gz")
+            where = f"{package}:{section}/{page}"
             if path.is_symlink():
-                report.drop(
-                    "man page alias (a symlink to another page)", f"{package}:{section}/{page}"
-                )
+                report.drop("man page alias (a symlink to another page)", where)
                 continue
             raw = path.read_bytes()
             text = decode(gzip.decompress(raw) if path.suffix == ".gz" else raw, str(path), report)
             if is_so_redirect(text):
-                report.drop("man page .so redirect to another page", f"{package}:{section}/{page}")
+                report.drop("man page .so redirect to another page", where)
                 continue
-            yield from chunks(
-                roff_to_text(text), f"manpages/{section}/{page}", "manpages", section, report
-            )
+            rendered = render_man(text, where, report)
+            if rendered is not None:
+                yield from chunks(rendered, f"manpages/{section}/{page}", "manpages", section, report)
 
 
 @SOURCES.register("gocode")
