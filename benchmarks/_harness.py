@@ -12,9 +12,9 @@ import torch
 from domix.balance.base import Domains, build_method
 from domix.balance.callback import MixingCallback
 from domix.data.sampler import MixtureSampler
+from domix.run import RunConfig, RunData
 from domix.train.callbacks import Callback
 from domix.train.loop import Trainer
-from domix.train.run import RunConfig, RunData
 
 
 def bench_config(preset: str, steps: int, domains: str = "original", **train: Any) -> RunConfig:

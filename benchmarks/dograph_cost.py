@@ -28,11 +28,11 @@ from _harness import bench_config
 from domix.balance.base import Domains, build_method
 from domix.balance.callback import MixingCallback
 from domix.data.sampler import MixtureSampler
+from domix.run import prepare_data
 from domix.train.callbacks import Callback
 from domix.train.evaluate import Evaluator
 from domix.train.loop import Trainer
 from domix.train.models import count_parameters
-from domix.train.run import prepare_data
 
 
 class StepClock(Callback):

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from domix import io
-from domix.train.run import RunConfig, prepare_data, train
+from domix.run import RunConfig, prepare_data, train
 from rnb_sweep import read_results
 
 HERE = Path(__file__).resolve().parent

@@ -26,7 +26,7 @@ import tempfile
 
 from _harness import bench_config, timed_run
 from domix.balance.base import METHODS
-from domix.train.run import prepare_data
+from domix.run import prepare_data
 
 
 def main() -> None:

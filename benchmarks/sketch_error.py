@@ -26,7 +26,7 @@ import torch
 
 from _harness import bench_config, timed_run
 from domix.balance.base import Domains, Observation, build_method
-from domix.train.run import prepare_data
+from domix.run import prepare_data
 
 
 def rnb_weights(gram, counts, target):

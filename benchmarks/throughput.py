@@ -25,8 +25,8 @@ import torch.nn.functional as F
 
 from _harness import bench_config, timed_run
 from domix.data.sampler import MixtureSampler
+from domix.run import prepare_data
 from domix.train.loop import lr_lambda
-from domix.train.run import prepare_data
 
 
 def bare_loop(model, data, batches, cfg, warmup: int) -> float:

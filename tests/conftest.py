@@ -58,7 +58,7 @@ def micro_config(demo_corpus):
 
 
 def micro_run_config(out_dir, **train):
-    from domix.train.run import RunConfig
+    from domix.run import RunConfig
 
     return RunConfig.from_dict(
         {

@@ -194,13 +194,13 @@ def train(
     """
     from .config import ConfigError
     from .corpus import CorpusError
-    from .train.run import RunConfig
-    from .train.run import train as run_train
+    from .run import RunConfig
+    from .run import train as run_train
 
     try:
         cfg = RunConfig.from_yaml(config).merge(overrides or [])
         if nproc > 1:
-            from .train.distributed import launch
+            from .launch import launch
 
             summaries = launch(cfg, nproc, resume=resume)
             typer.echo(f"{nproc} ranks, macro validation loss {summaries[0]['eval']['macro']:.4f}; "
@@ -295,7 +295,7 @@ def methods() -> None:
     Example: domix methods
     """
     from .balance.base import METHODS
-    from .balance.pipelines import PIPELINES
+    from .pipelines import PIPELINES
 
     typer.echo("online and static methods (domix train --set mixing.method=<name>)")
     for name, cls in METHODS.items():
@@ -327,10 +327,10 @@ def mix(
     Example (CPU, ~1 minute): domix mix doremi -c configs/tiny.yaml --out runs/doremi --set train.steps=40
     Others:  domix mix regmix -c configs/tiny.yaml --out runs/regmix --set train.steps=40 --param runs=8
     """
-    from .balance.pipelines import PipelineError, build_pipeline
     from .config import ConfigError
     from .corpus import CorpusError
-    from .train.run import RunConfig
+    from .pipelines import PipelineError, build_pipeline
+    from .run import RunConfig
 
     try:
         cfg = RunConfig.from_yaml(config).merge(overrides or [])
@@ -425,7 +425,7 @@ def regroup_show(
     Example: domix regroup show demo k8
     """
     from .corpus import Corpus, CorpusError
-    from .regroup.artifact import artifact_dir, load_meta
+    from .data.cluster_store import artifact_dir, load_meta
 
     try:
         c = Corpus.open(corpus)
@@ -446,7 +446,7 @@ def regroup_list(
     Example: domix regroup list demo
     """
     from .corpus import Corpus, CorpusError
-    from .regroup.artifact import list_artifacts, load_meta
+    from .data.cluster_store import list_artifacts, load_meta
 
     try:
         c = Corpus.open(corpus)

@@ -4,8 +4,8 @@ global batches (per-domain gradient sums and counts are all-reduced)."""
 import numpy as np
 import pytest
 
-from domix.train.distributed import launch
-from domix.train.run import train
+from domix.launch import launch
+from domix.run import train
 
 
 @pytest.mark.distributed

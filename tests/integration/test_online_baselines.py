@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from domix.train.run import train
+from domix.run import train
 from support import Interrupt, metrics_rows
 
 CASES = {

@@ -74,7 +74,7 @@ def test_every_command_help_shows_an_example():
 
 def test_methods_lists_every_method_with_signals_cost_and_reference():
     from domix.balance.base import METHODS
-    from domix.balance.pipelines import PIPELINES
+    from domix.pipelines import PIPELINES
 
     r = runner.invoke(app, ["methods"])
     assert r.exit_code == 0

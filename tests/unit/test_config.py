@@ -70,7 +70,7 @@ def test_run_config_example_files_load():
     from pathlib import Path
 
     from domix.compare import CompareConfig
-    from domix.train.run import RunConfig
+    from domix.run import RunConfig
 
     paths = sorted(Path(__file__).parents[2].joinpath("configs").glob("*.yaml"))
     assert any(p.name.startswith("compare-") for p in paths)

@@ -29,9 +29,9 @@ import yaml
 
 from .. import io
 from ..config import Config, ConfigError
+from ..run import RunConfig, RunData, prepare_data, train
 from ..train.callbacks import Callback
 from ..train.metrics import read_metrics
-from ..train.run import RunConfig, RunData, prepare_data, train
 
 DEFAULT_METHODS = ("stratified", "proportional", "rnb", "dograph", "odm", "ado", "aioli", "doge",
                    "doremi", "skillit")
@@ -133,7 +133,7 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, progress: bool = True,
     """Run (or finish) the grid; returns every run's result. Tables, plots and the report are made
     from the returned ``Comparison`` (``domix.compare.report.write_outputs``)."""
     from ..balance.base import METHODS
-    from ..balance.pipelines import PIPELINES
+    from ..pipelines import PIPELINES
 
     for name in dict.fromkeys(c.method for c in cfg.grid()):  # unknown names fail before any work
         PIPELINES.get(name) if name in PIPELINES else METHODS.get(name)
@@ -180,7 +180,7 @@ def run_cell(cell: Cell, base: RunConfig, data: RunData, root: Path, params: dic
              callbacks: list[Callback] | None = None) -> CellResult:
     """One grid run: read back when finished (same config, same data fingerprints), resumed when
     interrupted, trained otherwise (a run whose data changed is refused by ``train``'s resume check)."""
-    from ..balance.pipelines import PIPELINES, build_pipeline
+    from ..pipelines import PIPELINES, build_pipeline
 
     cfg = base.merge([f"train.seed={cell.seed}", f"data.domains={data.domains.spec}"])
     spec = {"run": _identity(cfg), "method": cell.method, "params": params}

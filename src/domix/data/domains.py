@@ -5,7 +5,7 @@ A domain set is named by a spec string:
 - ``original``: the corpus's human ``domain`` labels;
 - ``subdomain``: ``<domain>/<subdomain>`` labels (the natural finer split);
 - ``random:<m>``: m domains by a hash of the document id (no meaning: for overhead benchmarks at any m);
-- ``regrouped:<name>``: clusters from ``domix regroup`` (registered by the regroup package).
+- ``regrouped:<name>``: clusters from ``domix regroup`` (read from the artifact, ``cluster_store.py``).
 
     ds = resolve_domains(corpus, "original")
     ds.names        # ('code', 'dialogue', ...)
@@ -24,6 +24,7 @@ from ..corpus.document import CorpusError
 from ..corpus.split import id_unit
 from ..corpus.store import Corpus
 from ..registry import Registry
+from .cluster_store import load_clusters
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,8 +65,6 @@ DOMAIN_SETS: Registry[DomainResolver] = Registry("domain set")
 
 def resolve_domains(corpus: Corpus, spec: str) -> DomainSet:
     kind, _, arg = spec.partition(":")
-    if kind not in DOMAIN_SETS:
-        _load_plugins()
     try:
         resolver = DOMAIN_SETS.get(kind)
     except KeyError as e:
@@ -73,10 +72,6 @@ def resolve_domains(corpus: Corpus, spec: str) -> DomainSet:
             f"unknown domain set '{spec}': use original, subdomain or regrouped:<name>"
         ) from e
     return resolver(corpus, arg)
-
-
-def _load_plugins() -> None:
-    import domix.regroup.domains  # noqa: F401  (registers "regrouped")
 
 
 @DOMAIN_SETS.register("original")
@@ -102,3 +97,19 @@ def _random(corpus: Corpus, arg: str) -> DomainSet:
     width = len(str(m - 1))
     values = [f"r{int(id_unit(i, 'random-domains') * m):0{width}d}" for i in ids]
     return DomainSet.from_labels(f"random:{m}", corpus.fingerprint, values)
+
+
+@DOMAIN_SETS.register("regrouped")
+def _regrouped(corpus: Corpus, name: str) -> DomainSet:
+    """Each document's domain is its cluster in the artifact ``<cache>/regroup/<corpus fp[:16]>/<name>/``;
+    a missing name is an error listing the available ones, an artifact of another corpus is refused.
+
+        domix regroup run demo --k 8 --name k8
+        domix train -c configs/tiny.yaml --set data.domains=regrouped:k8
+    """
+    if not name:
+        raise CorpusError("regrouped domains need a name: data.domains=regrouped:<name>")
+    meta, labels = load_clusters(corpus, name)
+    spec = f"regrouped:{name}"
+    names = tuple(meta["cluster_names"])
+    return DomainSet(spec, names, labels, io.fingerprint(spec, corpus.fingerprint, meta["assignment_fingerprint"]))

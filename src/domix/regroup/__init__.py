@@ -11,14 +11,13 @@ and write the result as a named layer over the corpus: ``data.domains: regrouped
     domix regroup show demo k8
 """
 
-from .artifact import list_artifacts, load_clusters, load_meta
+from ..data.cluster_store import list_artifacts, load_clusters, load_meta
 from .cache import EmbeddingCache
-from .choose_k import ChooseKConfig
 from .cluster import CLUSTERERS, KMeansConfig, assign
+from .config import ChooseKConfig, RayConfig, RegroupConfig
 from .embed import EMBEDDERS, EmbedConfig, Embedder, EmbedError
-from .engines import ENGINES, Assignment
-from .pipeline import RegroupConfig, RegroupResult, regroup
-from .ray_engine import RayConfig
+from .engine import ENGINES, Assignment
+from .pipeline import RegroupResult, regroup
 
 __all__ = [
     "CLUSTERERS",

@@ -18,52 +18,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..config import Config, ConfigError
+from ..config import ConfigError
 from .cluster import KMeansConfig, assign, normalize
+from .config import RegroupConfig
 
 if TYPE_CHECKING:
     from ..corpus.store import Corpus
-    from . import RegroupConfig
-
-PROXY_DEFAULTS = [  # a CPU-seconds budget per k: the 1-layer micro model, 40 steps
-    "model.preset=micro",
-    "train.steps=40",
-    "train.batch_size=8",
-    "train.warmup_steps=4",
-    "train.eval_every=40",
-    "train.log_every=10",
-    "train.checkpoint_every=1000",
-    "train.eval_tokens_per_domain=4096",
-    "train.progress=false",
-]
-
-
-@dataclass
-class ChooseKConfig(Config):
-    method: Literal["silhouette", "proxy"] = "silhouette"
-    k_min: int = 4
-    k_max: int = 32
-    k_step: int = 4
-    silhouette_sample: int = 5000  # documents scored per k (silhouette is quadratic)
-    proxy_overrides: list[str] = field(default_factory=lambda: list(PROXY_DEFAULTS))
-
-    def validate(self) -> None:
-        if self.k_min < 2 or self.k_max < self.k_min or self.k_step <= 0:
-            raise ConfigError(
-                f"choose_k: need 2 <= k_min <= k_max and k_step > 0, got k_min={self.k_min}, "
-                f"k_max={self.k_max}, k_step={self.k_step}"
-            )
-        if self.silhouette_sample < 10:
-            raise ConfigError("choose_k.silhouette_sample must be at least 10")
-
-    def ks(self) -> list[int]:
-        return list(range(self.k_min, self.k_max + 1, self.k_step))
-
 
 def silhouette(x_ND: np.ndarray, labels_N: np.ndarray, cosine: bool) -> float:
     try:
@@ -125,8 +89,8 @@ def proxy_sweep(
     embeddings are computed once). Validation loss is read on the original domains, so runs with
     different k are comparable.
     """
-    from ..train.run import RunConfig, train
-    from .artifact import artifact_dir
+    from ..data.cluster_store import artifact_dir
+    from ..run import RunConfig, train
 
     curve = []
     for k in ks:

@@ -4,11 +4,11 @@ Ge et al., "R&B: Domain Regrouping and Data Mixture Balancing", arXiv 2505.00358
 embed the training documents, k-means them, pick k by silhouette, assign evaluation documents to
 the nearest training centroid. Steps here:
 
-1. embed every document (``embed.py``; cached, resumable) through an engine (``engines.py``);
+1. embed every document (``embed.py``; cached, resumable) through an engine (``engine.py``, ``engines/``);
 2. fit k-means on a seeded sample of at most ``cluster.fit_sample`` training documents
    (``cluster.py``), with k given or chosen by ``choose_k.py`` (``k="auto"``);
 3. assign every document (train, validation, test) to its nearest centroid, in batches;
-4. write the artifact (``artifact.py``): assignment, centroids, report, plots, and meta.json last.
+4. write the artifact (``data/cluster_store.py``): assignment, centroids, report, plots, and meta.json last.
 
     res = regroup(build_corpus("demo"), RegroupConfig(k=8))     # -> <cache>/regroup/<fp>/k8/
     RunConfig(...).merge(["data.domains=regrouped:k8"])         # train on the new domains
@@ -20,48 +20,25 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
 
 from .. import io
-from ..config import Config, ConfigError
+from ..config import ConfigError
 from ..corpus.builtin import open_corpus
 from ..corpus.document import CorpusError
 from ..corpus.store import Corpus
-from .artifact import check_name, cluster_names, start_artifact
-from .choose_k import ChooseKConfig, best_k, proxy_sweep, silhouette_sweep
-from .cluster import KMeansConfig
+from ..data.cluster_store import check_name, cluster_names, start_artifact
+from .choose_k import best_k, proxy_sweep, silhouette_sweep
+from .config import RegroupConfig
 from .embed import EmbedConfig
-from .engines import Assignment, Engine, build_engine
+from .engine import Assignment, Engine, build_engine
 from .plots import plot_k_curve, plot_map
-from .ray_engine import RayConfig
 from .report import build_report, render_markdown
-
-
-@dataclass
-class RegroupConfig(Config):
-    k: int | str = "auto"  # a number of clusters, or "auto" (see choose_k)
-    seed: int = 0  # fit sample, k-means++ and restarts, report samples
-    engine: Literal["local", "ray"] = "local"
-    embed: EmbedConfig = field(default_factory=EmbedConfig)
-    cluster: KMeansConfig = field(default_factory=KMeansConfig)
-    choose_k: ChooseKConfig = field(default_factory=ChooseKConfig)
-    ray: RayConfig = field(default_factory=RayConfig)
-    embed_cache: str | None = None  # embedding cache folder (default: <cache>/embeddings/<key>)
-    report_docs_per_cluster: int = 300  # documents sampled per cluster for the top terms
-    map_points: int = 3000  # training documents drawn on the PCA map
-
-    def validate(self) -> None:
-        if isinstance(self.k, str) and self.k != "auto":
-            if not self.k.strip().isdigit():
-                raise ConfigError(f"k must be a number of clusters or 'auto', got {self.k!r}")
-            self.k = int(self.k)
-        if isinstance(self.k, int) and self.k < 2:
-            raise ConfigError(f"k must be at least 2, got {self.k}")
 
 
 @dataclass

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from .. import io
 from ..corpus.store import Corpus
-from .engines import SPLIT_CODE, Assignment
+from .engine import SPLIT_CODE, Assignment
 
 WORD_RE = re.compile(r"[^\W\d_][^\W_]{2,}")
 _STOP = (

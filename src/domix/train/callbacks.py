@@ -2,18 +2,50 @@
 
 Hooks run in list order. ``on_step_start`` may change the sampler's weights (the mixture) or the
 per-domain loss weights for the coming step; ``on_step_end`` sees the step's per-domain statistics.
+A callback sees the loop through ``Loop``, the interface ``loop.Trainer`` implements, so this module
+does not import the loop (the loop imports it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 
-if TYPE_CHECKING:
-    from .evaluate import EvalResult
-    from .loop import Trainer
+from ..data.packed import PackedDomains
+from ..data.sampler import MixtureSampler
+from .evaluate import EvalResult, Evaluator
+from .metrics import MetricsSink
+
+
+class Loop(Protocol):
+    """What a callback sees of the training loop. It may change ``sampler``'s weights and
+    ``loss_weights``; everything else is read-only to it."""
+
+    cfg: Any  # the loop's TrainConfig
+    model: torch.nn.Module  # the model itself (``forward_model`` is its DDP wrapper when distributed)
+    forward_model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    train: PackedDomains
+    sampler: MixtureSampler
+    evaluator: Evaluator | None  # validation loss of the evaluation domains
+    domain_evaluator: Evaluator | None  # validation loss of the training domains
+    metrics: MetricsSink
+    out_dir: Path
+    step: int
+    m: int  # training domains
+    rank: int
+    world_size: int
+    distributed: bool
+    context_length: int
+    batch_BT: torch.Tensor | None  # the step's tokens [B, T+1]
+    loss_weights: torch.Tensor | None  # per-domain loss weights; None = token mean
+
+    @property
+    def wall_s(self) -> float: ...
 
 
 @dataclass
@@ -36,24 +68,24 @@ class Callback:
 
     name: str = "callback"
 
-    def on_train_start(self, trainer: Trainer) -> None: ...
+    def on_train_start(self, trainer: Loop) -> None: ...
 
-    def on_step_start(self, trainer: Trainer, step: int) -> None: ...
+    def on_step_start(self, trainer: Loop, step: int) -> None: ...
 
-    def on_batch(self, trainer: Trainer, dom_B: torch.Tensor) -> None: ...
+    def on_batch(self, trainer: Loop, dom_B: torch.Tensor) -> None: ...
 
-    def on_loss(self, trainer: Trainer, loss_BT: torch.Tensor, dom_B: torch.Tensor) -> None: ...
+    def on_loss(self, trainer: Loop, loss_BT: torch.Tensor, dom_B: torch.Tensor) -> None: ...
 
-    def backward(self, trainer: Trainer, loss: torch.Tensor, loss_BT: torch.Tensor, dom_B: torch.Tensor) -> bool:
+    def backward(self, trainer: Loop, loss: torch.Tensor, loss_BT: torch.Tensor, dom_B: torch.Tensor) -> bool:
         return False
 
-    def on_backward(self, trainer: Trainer) -> None: ...
+    def on_backward(self, trainer: Loop) -> None: ...
 
-    def on_step_end(self, trainer: Trainer, step: int, out: StepOutput) -> None: ...
+    def on_step_end(self, trainer: Loop, step: int, out: StepOutput) -> None: ...
 
-    def on_eval(self, trainer: Trainer, step: int, result: EvalResult) -> None: ...
+    def on_eval(self, trainer: Loop, step: int, result: EvalResult) -> None: ...
 
-    def on_train_end(self, trainer: Trainer) -> None: ...
+    def on_train_end(self, trainer: Loop) -> None: ...
 
     def state_dict(self) -> dict[str, Any]:
         return {}

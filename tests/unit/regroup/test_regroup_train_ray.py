@@ -5,7 +5,7 @@ from domix.regroup import regroup
 
 
 def test_training_runs_unchanged_on_regrouped_domains(hashing_regroup, micro_config, tmp_path):
-    from domix.train.run import train
+    from domix.run import train
 
     cfg = micro_config(tmp_path / "run", steps=4, eval_every=4, checkpoint_every=4).merge(
         ["data.domains=regrouped:h5"]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from domix.run import prepare_data, train
 from domix.train.checkpoint import ResumeError
-from domix.train.run import prepare_data, train
 from support import Interrupt, metrics_rows
 
 

@@ -1,7 +1,7 @@
 """DoReMi's proxy run (Xie et al., "DoReMi: Optimizing Data Mixtures Speeds Up Language Model
 Pretraining", NeurIPS 2023, Alg. 1): Group DRO over domains with an excess-loss objective.
 
-The whole method is three stages (``domix mix doremi``, ``balance/pipelines/doremi.py``): a
+The whole method is three stages (``domix mix doremi``, ``domix/pipelines/doremi.py``): a
 reference model trained on the reference mixture, this proxy run, and a final run on the static
 mixture this run's ``result()`` returns. During the proxy run, after every step t:
 

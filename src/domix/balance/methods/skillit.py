@@ -3,7 +3,7 @@ Understanding and Training Language Models", NeurIPS 2023, Alg. 1).
 
 A skills graph A (A_ij: how much training on domain i lowers the evaluation loss of domain j) is
 learned first from m short single-domain runs (``domix mix skillit``,
-``balance/pipelines/skillit.py``). Training then runs in rounds of K steps; after each round the
+``domix/pipelines/skillit.py``). Training then runs in rounds of K steps; after each round the
 validation loss of every domain is measured (``eval_loss`` signal) and the next round trains on
 
     p_i  proportional to  prior_i * exp(eta * sum_j A_ij * sum_{tau = t-w+1..t} L_j(tau))

@@ -18,7 +18,7 @@ from . import SIGNALS, Signal
 class EvalLoss(Signal):
     def value(self, trainer) -> Any:
         if trainer.domain_evaluator is None:
-            raise RuntimeError("the eval_loss signal needs the trainer's domain_evaluator (see train.run)")
+            raise RuntimeError("the eval_loss signal needs the trainer's domain_evaluator (see domix.run)")
         result = trainer.domain_evaluator(trainer.model)
         self.extra["eval_tokens"] += int(result.tokens.sum())
         self.extra["forward_passes"] += int(np.ceil(len(trainer.domain_evaluator.dom) / trainer.domain_evaluator.batch_size))

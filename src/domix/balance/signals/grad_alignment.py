@@ -61,7 +61,7 @@ class GradAlignment(Signal):
                                "per-domain gradients are not all-reduced across ranks")
         if trainer.domain_evaluator is None:
             raise RuntimeError("the grad_alignment signal needs the trainer's domain_evaluator: its validation "
-                               "sequences of the training domains are the validation batches (see train.run)")
+                               "sequences of the training domains are the validation batches (see domix.run)")
         self.val = trainer.domain_evaluator.packed
         m = len(domains)
         target = np.full(m, 1.0 / m) if domains.target is None else np.asarray(domains.target, dtype=np.float64)

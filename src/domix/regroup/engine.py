@@ -8,9 +8,9 @@ sample and the assignment table, and is shared. An engine gives:
   machines, picks the same documents without coordination;
 - ``assign(centroids_KD)``: every document's nearest centroid and distance, in corpus row order.
 
-``local`` streams the corpus Parquet in chunks through the embedding cache (resumable, constant
-memory in the corpus size); ``ray`` (``ray_engine.py``) runs the same steps as Ray Data
-``map_batches`` over Parquet blocks.
+An engine is one file in ``engines/`` with ``@ENGINES.register(name)``: ``local`` streams the corpus
+Parquet in chunks through the embedding cache (resumable, constant memory in the corpus size);
+``ray`` (``ray_data.py``) runs the same steps as Ray Data ``map_batches`` over Parquet blocks.
 
     domix regroup run demo --k 8 --engine local
 """
@@ -18,7 +18,7 @@ memory in the corpus size); ``ray`` (``ray_engine.py``) runs the same steps as R
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -26,11 +26,7 @@ import pyarrow as pa
 from ..corpus.split import SPLITS, id_unit
 from ..corpus.store import Corpus
 from ..registry import Registry
-from .cache import EmbeddingCache
-from .cluster import assign
-
-if TYPE_CHECKING:
-    from . import RegroupConfig
+from .config import RegroupConfig
 
 SPLIT_CODE = {s: i for i, s in enumerate(SPLITS)}  # train 0, validation 1, test 2
 
@@ -74,12 +70,10 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-ENGINES: Registry[type] = Registry("regroup engine")
+ENGINES: Registry[type] = Registry("regroup engine", package="domix.regroup.engines")
 
 
 def build_engine(corpus: Corpus, cfg: RegroupConfig, progress: bool = True) -> Engine:
-    from . import ray_engine  # noqa: F401  (registers "ray"; ray itself is imported on use)
-
     return ENGINES.get(cfg.engine)(corpus, cfg, progress)
 
 
@@ -100,48 +94,3 @@ def in_fit_sample(ids: list[str], split_codes: np.ndarray, rate: float, seed: in
 
 def split_codes(splits: list[str]) -> np.ndarray:
     return np.array([SPLIT_CODE[s] for s in splits], dtype=np.int8)
-
-
-@ENGINES.register("local")
-class LocalEngine:
-    """Streams the corpus through the on-disk embedding cache; nothing corpus-sized in memory
-    except the assignment table (a few bytes per document)."""
-
-    def __init__(self, corpus: Corpus, cfg: RegroupConfig, progress: bool = True) -> None:
-        embedder = cfg.embed.build()
-        self.corpus, self.cfg = corpus, cfg
-        self.cache = EmbeddingCache.for_corpus(corpus, embedder, cfg.embed_cache)
-        self.cache.fill(corpus, embedder, cfg.embed.chunk_rows, progress)
-        self.embedder_fingerprint, self.dim = embedder.fingerprint, embedder.dim
-        self.chunk = 16384  # rows per pass step: bounds the float32 temporaries (25 MB)
-
-    def _meta_batches(self):
-        yield from self.corpus.iter_batches(["id", "split"], self.chunk)
-
-    def fit_sample(self) -> tuple[np.ndarray, np.ndarray]:
-        rate = fit_rate(self.corpus, self.cfg.cluster.fit_sample)
-        rows, start = [], 0
-        for batch in self._meta_batches():
-            ids, codes = batch.column(0).to_pylist(), split_codes(batch.column(1).to_pylist())
-            rows.append(start + np.flatnonzero(in_fit_sample(ids, codes, rate, self.cfg.seed)))
-            start += batch.num_rows
-        rows_S = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-        return rows_S, self.cache.gather(rows_S, self.chunk)
-
-    def assign(self, centroids_KD: np.ndarray) -> Assignment:
-        ids, codes, clusters, dists = [], [], [], []
-        for batch, (_, emb_BD) in zip(self._meta_batches(), self.cache.iter_chunks(self.chunk)):
-            lab, dist = assign(emb_BD, centroids_KD, self.cfg.cluster.spherical)
-            ids.append(batch.column(0))
-            codes.append(split_codes(batch.column(1).to_pylist()))
-            clusters.append(lab)
-            dists.append(dist)
-        return Assignment(
-            pa.chunked_array(ids, pa.string()).combine_chunks(),
-            np.concatenate(codes),
-            np.concatenate(clusters),
-            np.concatenate(dists),
-        )
-
-    def close(self) -> None:
-        pass

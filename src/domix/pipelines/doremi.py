@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ...config import Config
-from ...types import Mixture
+from ..config import Config
+from ..types import Mixture
 from . import PIPELINES, Artifact, Pipeline
 
 

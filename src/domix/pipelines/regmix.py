@@ -27,8 +27,8 @@ from typing import Literal
 
 import numpy as np
 
-from ...config import Config, ConfigError
-from ...types import Mixture
+from ..config import Config, ConfigError
+from ..types import Mixture
 from . import PIPELINES, Artifact, Pipeline, dirichlet_mixtures, require_eval
 
 

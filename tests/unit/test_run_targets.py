@@ -1,7 +1,7 @@
 import numpy as np
 
 from domix.data.domains import DomainSet
-from domix.train.run import _targets
+from domix.run import _targets
 
 
 def test_macro_target_weighs_every_evaluation_domain_the_same():

@@ -17,22 +17,22 @@ import numpy as np
 import torch
 import yaml
 
-from .. import io
-from ..balance.base import Domains, build_method
-from ..balance.callback import MixingCallback
-from ..config import Config
-from ..corpus.builtin import open_corpus
-from ..corpus.store import Corpus
-from ..data.domains import DomainSet, resolve_domains
-from ..data.packed import PackedDomains, pack
-from ..data.sampler import MixtureSampler
-from ..data.token_store import TokenStore
-from ..tokenizer import Tokenizer, TokenizerConfig
-from ..types import Mixture
-from .callbacks import Callback
-from .evaluate import EvalResult, Evaluator
-from .loop import TrainConfig, Trainer
-from .models import ModelConfig, count_parameters
+from . import io
+from .balance.base import Domains, build_method
+from .balance.callback import MixingCallback
+from .config import Config
+from .corpus.builtin import open_corpus
+from .corpus.store import Corpus
+from .data.domains import DomainSet, resolve_domains
+from .data.packed import PackedDomains, pack
+from .data.sampler import MixtureSampler
+from .data.token_store import TokenStore
+from .tokenizer import Tokenizer, TokenizerConfig
+from .train.callbacks import Callback
+from .train.evaluate import EvalResult, Evaluator
+from .train.loop import TrainConfig, Trainer
+from .train.models import ModelConfig, count_parameters
+from .types import Mixture
 
 
 @dataclass

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...config import Config, ConfigError
-from ...types import Mixture
+from ..config import Config, ConfigError
+from ..types import Mixture
 from . import PIPELINES, Artifact, Pipeline, require_eval
 
 

@@ -3,8 +3,8 @@ import types
 import numpy as np
 import pytest
 
-from domix.balance.pipelines import build_pipeline
-from domix.balance.pipelines.regmix import RegMixConfig, best_mixture, fit_regressor, swarm_sampler
+from domix.pipelines import build_pipeline
+from domix.pipelines.regmix import RegMixConfig, best_mixture, fit_regressor, swarm_sampler
 
 PRIOR = np.array([0.4, 0.3, 0.2, 0.1])
 
@@ -47,7 +47,7 @@ def test_linear_regression_recovers_a_linear_law_and_prefers_its_cheapest_domain
 def test_pipeline_swarm_regression_and_resume_with_planted_losses(tmp_path, micro_config, monkeypatch):
     """The whole pipeline with each proxy run's loss planted: it finds the planted best mixture and
     a rerun reads every stage back instead of training."""
-    import domix.train.run as run_mod
+    import domix.pipelines as run_mod  # the name the stages call
 
     names = None
     calls = []

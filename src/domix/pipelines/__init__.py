@@ -23,17 +23,15 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from ... import io
-from ...config import Config, ConfigError
-from ...registry import Registry
-from ...types import Mixture
-
-if TYPE_CHECKING:
-    from ...train.run import RunConfig, RunData
+from .. import io
+from ..config import Config, ConfigError
+from ..registry import Registry
+from ..run import RunConfig, RunData, prepare_data, train
+from ..types import Mixture
 
 
 class PipelineError(RuntimeError):
@@ -71,8 +69,6 @@ class Pipeline:
     @property
     def data(self) -> RunData:
         if self._data is None:
-            from ...train.run import prepare_data
-
             self._data = prepare_data(self.run_cfg)
         return self._data
 
@@ -120,8 +116,6 @@ class Pipeline:
     def train_stage(self, name: str, mixing: dict[str, Any], steps: int | None = None,
                     seed: int | None = None) -> dict[str, Any]:
         """One ordinary training run (resumable), cached as a stage; returns its summary."""
-        from ...train.run import train
-
         def go() -> dict[str, Any]:
             cfg = self.stage_config(name, mixing, steps, seed)
             result = train(cfg, resume=True, data=self.data)
@@ -158,7 +152,7 @@ class Pipeline:
         return Artifact(path, mixture, extra, train_with)
 
 
-PIPELINES: Registry[type[Pipeline]] = Registry("multi-stage method", package="domix.balance.pipelines")
+PIPELINES: Registry[type[Pipeline]] = Registry("multi-stage method", package="domix.pipelines")
 
 
 def build_pipeline(name: str, run_cfg: RunConfig, out: str | Path,

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...config import Config, ConfigError
-from ...train import checkpoint as ckpt
-from ...train.evaluate import Evaluator
+from ..config import Config, ConfigError
+from ..train import checkpoint as ckpt
+from ..train.evaluate import Evaluator
 from . import PIPELINES, Artifact, Pipeline
 
 

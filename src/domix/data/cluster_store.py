@@ -1,13 +1,16 @@
 """The regroup artifact: where a named clustering of a corpus lives and how it is read back.
 
+Written by ``domix.regroup`` (``start_artifact``, then its files, then ``meta.json``), read here by
+the ``regrouped:<name>`` domain set (``domains.py``): the data layer owns the format, regroup
+produces it.
+
     <cache>/regroup/<corpus fp[:16]>/<name>/
         assignment.parquet   id, row (corpus row), split, cluster, distance (one row per document)
         centroids.npy        float32 [k, dim]
         report.md, report.json, map.png, k_curve.png (when k was swept)
         meta.json            written LAST: k, config, fingerprints, cluster names, pbar, purity, NMI
 
-A folder without meta.json is unfinished and ignored. ``regrouped:<name>`` domains
-(``domains.py``) read the assignment; nothing in the corpus is rewritten.
+A folder without meta.json is unfinished and ignored. Nothing in the corpus is rewritten.
 
     domix regroup list demo        domix regroup show demo k8
 """

@@ -5,7 +5,7 @@ The same steps as the local engine, for corpora larger than one machine:
 1. ``ray.data.read_parquet`` over the corpus Parquet (Ray splits it into blocks by row group);
 2. ``map_batches`` with a callable class, so each actor loads the embedder once; embeddings stay
    in Ray's object store (spilled to disk when large) as float16, like the local cache;
-3. the fit sample (training documents picked by a seeded id hash, see ``engines.in_fit_sample``)
+3. the fit sample (training documents picked by a seeded id hash, see ``engine.in_fit_sample``)
    is pulled to the driver, where k-means runs;
 4. ``map_batches`` with the centroids assigns every document; the driver gathers the small
    assignment table and orders it by corpus row through the document ids.
@@ -19,33 +19,17 @@ to the embedding cache: an interrupted Ray run starts over (the local engine res
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..config import Config, ConfigError
-from ..corpus.store import Corpus
-from .cluster import assign
-from .embed import EmbedConfig, check_texts
-from .engines import ENGINES, Assignment, fit_rate, in_fit_sample, split_codes
-
-if TYPE_CHECKING:
-    from . import RegroupConfig
-
-
-@dataclass
-class RayConfig(Config):
-    address: str | None = None  # an existing cluster ("auto", "ray://host:10001"); None = local
-    num_workers: int = 1  # embedding actors (each loads the model once)
-    cpus_per_worker: float = 1.0
-    num_cpus: int | None = None  # local instance only: CPUs Ray may use (None = all)
-
-    def validate(self) -> None:
-        if self.num_workers <= 0 or self.cpus_per_worker <= 0:
-            raise ConfigError("ray.num_workers and ray.cpus_per_worker must be positive")
+from ...corpus.store import Corpus
+from ..cluster import assign
+from ..config import RegroupConfig
+from ..embed import EmbedConfig, check_texts
+from ..engine import ENGINES, Assignment, fit_rate, in_fit_sample, split_codes
 
 
 class EmbedBatch:
