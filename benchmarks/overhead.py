@@ -9,6 +9,7 @@ round boundary the method has inside that window. Also reports the memory its si
     python benchmarks/overhead.py --method rnb --mode sketch      # bounded-memory gradient sketch
     python benchmarks/overhead.py --method rnb --quick            # tiny model, 20 steps
     python benchmarks/overhead.py --method dograph --quick --params '{"clusters": 4}'
+    python benchmarks/overhead.py --method rnb --profile          # + the ops of both runs side by side, per m
 
 A method whose config has ``round_steps`` gets the benchmark's K (``--round-steps``); anything else
 goes through ``--params`` (JSON, applied last) and ``--signals`` (JSON, per-signal settings).
@@ -24,9 +25,14 @@ import json
 import statistics
 import tempfile
 
-from _harness import bench_config, timed_run
+from _harness import bench_config, cpu_profiler, profile_table, timed_run
 from domix.balance.base import METHODS
 from domix.run import prepare_data
+
+
+def run_one(run, data, warmup, out, name, params, signals, method, profiler=None):
+    return timed_run(run, data, warmup, out, name, params if name == method else None, signals,
+                     profiler=profiler)
 
 
 def main() -> None:
@@ -42,6 +48,9 @@ def main() -> None:
     ap.add_argument("--params", default="{}", help="the method's params as JSON (applied last)")
     ap.add_argument("--signals", default="{}", help="per-signal settings as JSON, e.g. "
                     '\'{"sample_grad_features": {"r1": 8}}\'')
+    ap.add_argument("--profile", action="store_true",
+                    help="after the rounds, profile one more run of each and print their ops side by side")
+    ap.add_argument("--top", type=int, default=20, help="ops shown by --profile")
     args = ap.parse_args()
     preset = "tiny" if args.quick else "gpt2-small"
     steps = args.steps or (20 if args.quick else 50)
@@ -62,15 +71,7 @@ def main() -> None:
                 order = ("stratified", args.method) if r % 2 == 0 else (args.method, "stratified")
                 t = {}
                 for name in order:
-                    res = timed_run(
-                        run,
-                        data,
-                        warmup,
-                        f"{tmp}/{name}{r}",
-                        name,
-                        params if name == args.method else None,
-                        signals,
-                    )
+                    res = run_one(run, data, warmup, f"{tmp}/{name}{r}", name, params, signals, args.method)
                     t[name] = res["seconds"]
                     mem = max(mem, res["captured"])
                 ratios.append(t[args.method] / t["stratified"])
@@ -79,6 +80,14 @@ def main() -> None:
                     f"ratio {ratios[-1]:.4f}",
                     flush=True,
                 )
+            if args.profile:
+                prof, wall = {}, {}
+                for name in ("stratified", args.method):
+                    prof[name] = cpu_profiler()
+                    wall[name] = run_one(run, data, warmup, f"{tmp}/profile-{name}", name, params, signals,
+                                         args.method, prof[name])["seconds"]
+                print(f"\nm={m}: profile of {steps} steps (self CPU ms per op; delta = {args.method} - stratified):")
+                print(profile_table({n: (prof[n], wall[n]) for n in prof}, args.top), flush=True)
         ratio = statistics.median(ratios)
         worst = max(worst, ratio)
         print(

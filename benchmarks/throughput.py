@@ -7,6 +7,7 @@ loop is what a researcher would write: forward, mean cross-entropy, backward, cl
 
     python benchmarks/throughput.py             # gpt2-small preset (4 layers, d 256), 6 rounds of 25 steps
     python benchmarks/throughput.py --quick     # tiny preset (2 layers, d 128), 4 rounds of 10 steps
+    python benchmarks/throughput.py --profile   # + one profiled pair: the ops of both loops side by side
 
 Last line: ``throughput_ratio: <domix tokens/s / bare tokens/s>`` (median over rounds).
 """
@@ -23,13 +24,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from _harness import bench_config, timed_run
+from _harness import bench_config, cpu_profiler, profile_table, timed_run
 from domix.data.sampler import MixtureSampler
 from domix.run import prepare_data
 from domix.train.loop import lr_lambda
 
 
-def bare_loop(model, data, batches, cfg, warmup: int) -> float:
+def bare_loop(model, data, batches, cfg, warmup: int, profiler=None) -> float:
     # the same optimizer set-up as the Trainer (decay on matrices only, as nanoGPT does): a single
     # group with decay everywhere measured ~10% slower here, which is not the loop's doing
     params = list(model.parameters())
@@ -58,9 +59,14 @@ def bare_loop(model, data, batches, cfg, warmup: int) -> float:
 
     for i, (dom, seq) in enumerate(batches):
         if i == warmup:
+            if profiler is not None:
+                profiler.start()
             t0 = time.perf_counter()
         step(dom, seq)
-    return time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    if profiler is not None:
+        profiler.stop()
+    return seconds
 
 
 def main() -> None:
@@ -70,6 +76,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="measured steps per loop")
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast in both loops")
+    ap.add_argument("--profile", action="store_true",
+                    help="after the rounds, profile one more run of each loop and print their ops side by side")
+    ap.add_argument("--top", type=int, default=20, help="ops shown by --profile")
     args = ap.parse_args()
     torch.set_flush_denormal(True)
     preset = args.preset or ("tiny" if args.quick else "gpt2-small")
@@ -96,6 +105,13 @@ def main() -> None:
                 f"round {r}: bare {bare[-1]:,.0f} tok/s   domix {ours[-1]:,.0f} tok/s   ratio {ours[-1] / bare[-1]:.3f}",
                 flush=True,
             )
+        if args.profile:
+            model = run.model.build(data.tokenizer.vocab_size, cfg.seed)
+            prof = {"bare": cpu_profiler(), "domix": cpu_profiler()}
+            wall = {"bare": bare_loop(model, data, batches, cfg, warmup, prof["bare"]),
+                    "domix": timed_run(run, data, warmup, f"{tmp}/profile", profiler=prof["domix"])["seconds"]}
+            print(f"\nprofile of {steps} steps (self CPU ms per op; delta = domix - bare):")
+            print(profile_table({n: (prof[n], wall[n]) for n in prof}, args.top), flush=True)
     ratio = statistics.median(o / b for o, b in zip(ours, bare))
     print(
         f"preset {preset}, batch {cfg.batch_size} x {data.train.context_length}, {steps} measured steps, "
