@@ -35,9 +35,12 @@ def _gram(vectors):
     return (flat @ flat.t()).numpy()
 
 
-def test_split_gram_equals_explicit_per_domain_backward():
+@pytest.mark.parametrize("shares", ["unequal", "equal"])  # one product per domain, or one batched product
+def test_split_gram_equals_explicit_per_domain_backward(shares):
     model = _model(tie=False)
     x, dom = _batch()
+    if shares == "equal":
+        dom = torch.tensor([0, 0, 1, 1, 3, 3])
     split = HeadSplit(model.get_output_embeddings(), m=4, self_terms=True)
     split.set_domains(dom)
     _token_loss(model, x).mean().backward()
@@ -53,10 +56,11 @@ def test_split_gram_equals_explicit_per_domain_backward():
     got, want = split.gram()["gram"], _gram(ref)
     assert np.abs(got - want).max() / np.abs(want).max() < 1e-5
     assert np.allclose(np.diag(got)[2], 0.0)  # the absent domain has no gradient
-    assert split.counts.tolist() == [2, 1, 0, 3]
+    counts = torch.bincount(dom, minlength=4)
+    assert split.counts.tolist() == counts.tolist()
     # one step: the squared block norms are the diagonal, the squared counts the counts squared
     sig = split.gram()
-    assert np.allclose(sig["sq"], np.diag(want), rtol=1e-5) and sig["n2"].tolist() == [4, 1, 0, 9]
+    assert np.allclose(sig["sq"], np.diag(want), rtol=1e-5) and sig["n2"].tolist() == counts.square().tolist()
 
 
 def test_block_norms_are_opt_in_and_unbiased_rnb_says_how_to_get_them():

@@ -8,6 +8,12 @@ matrix product: the same FLOPs in m pieces); each block is also added to domain 
 the round. With tied input/output embeddings only the head's share is split; autograd adds the
 embedding's share to the same ``.grad`` as usual.
 
+Cost: the P blocks of a step (P <= batch size domains present) are written into one buffer that is
+kept between steps (no fresh V x d allocations, whose page faults cost as much as the adds), summed
+into the model's gradient in one reduction and added to the accumulators in one ``index_add_``: two
+passes over P x V x d floats on top of the GEMM (docs/benchmarks.md measures it). Peak memory adds
+the buffer, P x V x d x 4 bytes.
+
 Two accumulator modes (``mixing.signals.domain_grad_gram.mode``):
 
 - ``exact``: one fp32 V x d accumulator per domain (m * V * d * 4 bytes).
@@ -97,6 +103,7 @@ class HeadSplit:
         self.n2 = torch.zeros(m, dtype=torch.float64)  # sum over steps of (examples in block_i)^2
         self.segments: list[tuple[int, int, int]] | None = None
         self.order: torch.Tensor | None = None
+        self._buf = torch.empty(0, V, D)  # the step's per-domain blocks, kept between steps
         head.forward = types.MethodType(lambda mod, h: _SplitHead.apply(h, mod.weight, mod.bias, self), head)
 
     @property
@@ -118,21 +125,31 @@ class HeadSplit:
             raise RuntimeError("HeadSplit.set_domains was not called before the backward pass")
         if self.order is not None:
             e_BTV, h_BTD = e_BTV[self.order], h_BTD[self.order]
-        grad_w = None
-        for d, a, b in self.segments:
-            g_VD = e_BTV[a:b].flatten(0, 1).t() @ h_BTD[a:b].flatten(0, 1)
-            self._accumulate(d, g_VD)
-            if self.self_terms:
-                self.sq[d] += torch.linalg.vector_norm(g_VD).double().square()
-            grad_w = g_VD if grad_w is None else grad_w.add_(g_VD)
+        T, (V, D) = e_BTV.shape[1], self.head.weight.shape
+        e_NV, h_ND = e_BTV.flatten(0, 1), h_BTD.flatten(0, 1)
+        P = len(self.segments)
+        if self._buf.shape[0] < P:
+            self._buf = torch.empty(P, V, D)
+        blocks = self._buf[:P]
+        sizes = {b - a for _, a, b in self.segments}
+        if len(sizes) == 1 and P > 1:  # equal shares (stratified weights): one batched product
+            n = sizes.pop() * T
+            torch.bmm(e_NV.reshape(P, n, V).transpose(1, 2), h_ND.reshape(P, n, D), out=blocks)
+        else:
+            for i, (_, a, b) in enumerate(self.segments):
+                torch.mm(e_NV[a * T : b * T].t(), h_ND[a * T : b * T], out=blocks[i])
+        grad_w = blocks.sum(0) if P > 1 else blocks[0].clone()
+        doms = torch.tensor([d for d, _, _ in self.segments])
+        if self.self_terms:
+            self.sq.index_add_(0, doms, torch.linalg.vector_norm(blocks, dim=(1, 2)).double().square())
+        if self.mode == "exact":
+            self.acc.index_add_(0, doms, blocks)
+        else:
+            blocks.mul_(self.sign_V1)  # the buffer is scratch once the gradient is summed
+            for i, d in enumerate(doms.tolist()):
+                self.acc[d].index_add_(0, self.bucket_V, blocks[i])
         self.segments = None
         return grad_w
-
-    def _accumulate(self, d: int, g_VD: torch.Tensor) -> None:
-        if self.mode == "exact":
-            self.acc[d].add_(g_VD)
-        else:
-            self.acc[d].index_add_(0, self.bucket_V, g_VD * self.sign_V1)
 
     def gram(self) -> dict[str, np.ndarray]:
         """<g_i, g_j> over the round, examples per domain, per-step block norms and counts squared,
@@ -173,7 +190,7 @@ class DomainGradGram(Signal):
 
     def close(self) -> None:
         self.split.remove()
-        self.split.acc = torch.zeros(0)
+        self.split.acc = self.split._buf = torch.zeros(0)
 
     def state_dict(self) -> dict[str, Any]:
         # The accumulators are rank-local: save their sum over ranks (every rank calls this) and,
