@@ -35,6 +35,7 @@ sketched inner product is unbiased for the exact one, so the estimate stays unbi
 from __future__ import annotations
 
 import types
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -81,6 +82,16 @@ class _SplitHead(torch.autograd.Function):
         return grad_h, grad_w, grad_b, None
 
 
+def _sparse_rows(bucket_V: torch.Tensor, sign_V: torch.Tensor, rows: int) -> torch.Tensor:
+    """The count sketch as a sparse [rows, V] matrix (CSR): entry (bucket[v], v) = sign[v]."""
+    order = torch.argsort(bucket_V, stable=True)
+    crow = torch.zeros(rows + 1, dtype=torch.int64)
+    crow[1:] = torch.cumsum(torch.bincount(bucket_V, minlength=rows), 0)
+    with warnings.catch_warnings():  # torch calls its sparse CSR support "beta"
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow, order, sign_V[order], (rows, len(bucket_V)))
+
+
 class HeadSplit:
     """Installs the split backward on a model's output layer and holds the per-domain sums."""
 
@@ -94,8 +105,9 @@ class HeadSplit:
             self.acc = torch.zeros(m, V, D)
         else:
             g = torch.Generator().manual_seed(seed)
-            self.bucket_V = torch.randint(0, rows, (V,), generator=g)
-            self.sign_V1 = (torch.randint(0, 2, (V, 1), generator=g) * 2 - 1).float()
+            bucket_V = torch.randint(0, rows, (V,), generator=g)
+            sign_V = (torch.randint(0, 2, (V, 1), generator=g) * 2 - 1).float().flatten()
+            self.sketch_RV = _sparse_rows(bucket_V, sign_V, rows)
             self.acc = torch.zeros(m, rows, D)
         self.counts = torch.zeros(m, dtype=torch.float64)
         self.self_terms = self_terms
@@ -144,10 +156,9 @@ class HeadSplit:
             self.sq.index_add_(0, doms, torch.linalg.vector_norm(blocks, dim=(1, 2)).double().square())
         if self.mode == "exact":
             self.acc.index_add_(0, doms, blocks)
-        else:
-            blocks.mul_(self.sign_V1)  # the buffer is scratch once the gradient is summed
+        else:  # S block: a sparse product, one pass over the block
             for i, d in enumerate(doms.tolist()):
-                self.acc[d].index_add_(0, self.bucket_V, blocks[i])
+                self.acc[d].add_(self.sketch_RV @ blocks[i])
         self.segments = None
         return grad_w
 
