@@ -13,7 +13,7 @@ import domix
 
 ROOT = Path(domix.__file__).parent
 LAYERS = [
-    {"config", "registry", "types", "io"},
+    {"config", "registry", "types", "io", "faults"},
     {"corpus"},
     {"tokenizer"},
     {"data"},

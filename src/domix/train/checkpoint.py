@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from .. import io
+from .. import faults, io
 from ..config import ConfigError
 
 
@@ -42,11 +42,30 @@ def latest_checkpoint(out_dir: str | Path) -> Path | None:
 
 def save_checkpoint(out_dir: str | Path, step: int, state: dict[str, Any], keep: int = 2) -> Path:
     path = checkpoint_dir(out_dir) / f"step_{step:08d}.pt"
+    remove_partial(path.parent)
     with io.atomic_path(path) as tmp:
         torch.save(state, tmp)
+        faults.point("checkpoint_written")
+    faults.point("checkpoint_renamed")
+    prune(out_dir, keep)
+    return path
+
+
+def prune(out_dir: str | Path, keep: int) -> None:
+    """Keep the newest ``keep`` checkpoints (all when ``keep`` <= 0)."""
     for _, old in list_checkpoints(out_dir)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
-    return path
+
+
+def remove_partial(folder: str | Path) -> list[Path]:
+    """Delete what an interrupted atomic write left in ``folder`` (``.<name>.<random>.tmp``, see
+    ``io.atomic_path``): a killed process never reaches the cleanup in its ``finally``. Only the
+    run's one writer calls this (rank 0, before its own write or on resume)."""
+    folder = Path(folder)
+    stale = sorted(folder.glob(".*.tmp")) if folder.is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .. import faults
 from ..config import Config, ConfigError
 from ..data.packed import PackedDomains
 from ..data.sampler import MixtureSampler
@@ -39,7 +40,7 @@ class TrainConfig(Config):
     beta2: float = 0.95
     grad_clip: float = 1.0
     bf16: bool = False  # bf16 autocast on CPU (measured slower than fp32 at small sizes here)
-    seed: int = 0  # data order; the model's init seed too
+    seed: int = 0  # data order, the model's init and torch's global RNG (dropout): seed + rank
     eval_every: int = 100
     eval_tokens_per_domain: int = 16384
     eval_batch_size: int = 32
@@ -164,6 +165,8 @@ class Trainer:
     def fit(self, resume: bool = False) -> EvalResult | None:
         if resume:
             self._resume()
+        if self.step == 0:  # a fresh run: torch's global RNG (dropout) from the seed; resume restores it
+            torch.manual_seed(self.cfg.seed + self.rank)
         self._clock = time.perf_counter()
         for cb in self.callbacks:
             cb.on_train_start(self)
@@ -184,6 +187,7 @@ class Trainer:
             dom_B, seq_B = self.sampler.next(self.cfg.batch_size)
             out = self.train_step(dom_B, seq_B)
             self.step += 1
+            faults.point("step")
             for cb in self.callbacks:
                 cb.on_step_end(self, self.step, out)
             window.add(out)
@@ -238,6 +242,11 @@ class Trainer:
             torch.distributed.barrier()
 
     def _resume(self) -> None:
+        if self.rank == 0:  # what a killed run left half-done: partial writes, unpruned checkpoints
+            for folder in (self.out_dir, ckpt.checkpoint_dir(self.out_dir)):
+                for p in ckpt.remove_partial(folder):
+                    print(f"removed {p}: a write the interrupted run did not finish", flush=True)
+            ckpt.prune(self.out_dir, self.cfg.keep_checkpoints)
         path = ckpt.latest_checkpoint(self.out_dir)
         if path is None:
             if self.rank == 0:
