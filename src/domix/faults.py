@@ -6,7 +6,9 @@ Unset (always, outside those tests) a point costs one comparison. The points:
 
 - ``step``: a training step has finished (its state is not saved yet);
 - ``checkpoint_written``: a checkpoint is complete in its temporary file, not yet renamed;
-- ``checkpoint_renamed``: a checkpoint is in place, older ones not yet pruned.
+- ``checkpoint_renamed``: a checkpoint is in place, older ones not yet pruned;
+- ``embed_chunk_written``: a chunk of embeddings is in the cache file, not yet recorded as done;
+- ``embed_chunk_committed``: the chunk is recorded as done (``progress.json``).
 """
 
 from __future__ import annotations

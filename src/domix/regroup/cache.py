@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import io
+from .. import faults, io
 from ..corpus.document import CorpusError
 from ..corpus.store import Corpus
 from .embed import Embedder, check_texts
@@ -102,6 +102,9 @@ class EmbeddingCache:
             disable=not progress,
             mininterval=1.0,
         )
+        if self.done_rows and progress:
+            print(f"embedding cache {self.path}: resuming at row {self.done_rows:,} of {self.num_rows:,}",
+                  flush=True)
         with open(self.file, "r+b") as f:
             for batch in corpus.iter_batches(["id", "text"], chunk_rows, start_row=self.done_rows):
                 texts = batch.column(1).to_pylist()
@@ -112,8 +115,10 @@ class EmbeddingCache:
                 f.seek(self.done_rows * self.dim * 2)
                 f.write(np.ascontiguousarray(emb_BD).tobytes())
                 f.flush()
+                faults.point("embed_chunk_written")
                 self.state["done_rows"] = self.done_rows + len(texts)
                 io.write_json(self.progress_file, self.state)
+                faults.point("embed_chunk_committed")
                 bar.update(len(texts))
                 if on_commit is not None:
                     on_commit(self.done_rows, self.num_rows)
