@@ -22,7 +22,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
 
 bench-quick: install
 	for b in benchmarks/*.py; do $(BIN)/python $$b --quick || exit 1; done

@@ -20,7 +20,7 @@ LAYERS = [
     {"train"},
     {"balance"},
     {"run", "launch"},
-    {"pipelines"},
+    {"pipelines", "hf"},
     {"evaluate"},
     {"regroup"},
     {"compare"},

@@ -1,0 +1,14 @@
+"""domix inside Hugging Face ``transformers.Trainer``: batches drawn by domix's mixture sampler.
+
+    from domix.hf import MixtureCallback, MixtureDataset, PackedSource
+    dataset = MixtureDataset(PackedSource(data.train), batch_size=16, method="proportional")
+    trainer = Trainer(model=model, args=TrainingArguments(per_device_train_batch_size=16, max_steps=100, ...),
+                      train_dataset=dataset, callbacks=[MixtureCallback(dataset)])
+
+``examples/hf_trainer.py`` is a complete script. Needs ``accelerate`` (``pip install domix[hf]``).
+"""
+
+from .callback import MixtureCallback
+from .dataset import ExampleSource, MixtureDataset, PackedSource
+
+__all__ = ["ExampleSource", "MixtureCallback", "MixtureDataset", "PackedSource"]
