@@ -3,6 +3,7 @@ drawn by domix's mixture sampler; then domix's per-domain validation loss.
 
     python examples/hf_trainer.py                                  # gpt2-small preset, stratified, 200 steps
     python examples/hf_trainer.py --method proportional --steps 50
+    python examples/hf_trainer.py --method rnb --params '{"round_steps": 20}'   # online: MixtureTrainer
     python examples/hf_trainer.py --preset micro --max-docs-per-domain 120 --steps 8   # seconds
 
 Copy it and swap in your own model, ``TrainingArguments`` and data: ``PackedSource`` reads domix's
@@ -13,18 +14,20 @@ of tokenized examples with a domain column.
 from __future__ import annotations
 
 import argparse
+import json
 
 import torch
 from transformers import Trainer, TrainingArguments
 
-from domix.hf import MixtureCallback, MixtureDataset, PackedSource
+from domix.hf import MixtureCallback, MixtureDataset, MixtureTrainer, PackedSource
 from domix.run import RunConfig, prepare_data
 from domix.train.evaluate import Evaluator
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--method", default="stratified", help="a static mixture: stratified, proportional, fixed")
+    ap.add_argument("--method", default="stratified", help="any registered method (domix methods)")
+    ap.add_argument("--params", default="{}", help="the method's parameters as JSON")
     ap.add_argument("--preset", default="gpt2-small")
     ap.add_argument("--max-docs-per-domain", type=int, default=None, help="a capped slice of the corpus")
     ap.add_argument("--steps", type=int, default=200)
@@ -41,7 +44,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "train": {"progress": False, "eval_tokens_per_domain": 8192},
     })
     data = prepare_data(cfg)
-    dataset = MixtureDataset(PackedSource(data.train), args.batch_size, method=args.method, seed=args.seed)
+    dataset = MixtureDataset(PackedSource.from_run(data), args.batch_size, method=args.method,
+                             params=json.loads(args.params), seed=args.seed)
     print("mixture:", ", ".join(f"{n} {w:.3f}" for n, w in zip(dataset.names, dataset.mixture.weights)))
 
     # the Trainer's own model, optimizer, schedule and loop
@@ -52,8 +56,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         weight_decay=0.1, adam_beta2=0.95, max_grad_norm=1.0, logging_steps=max(1, args.steps // 10),
         save_strategy="no", report_to=[], use_cpu=True, seed=args.seed, dataloader_num_workers=0,
     )
-    trainer = Trainer(model=model, args=training, train_dataset=dataset, callbacks=[MixtureCallback(dataset)])
+    if dataset.method.static:  # fixed weights: the plain Trainer, the callback checks it follows them
+        trainer = Trainer(model=model, args=training, train_dataset=dataset, callbacks=[MixtureCallback(dataset)])
+    else:  # weights from training signals: the Trainer with domix's draws and loss (mixing.json in --out)
+        trainer = MixtureTrainer(model=model, args=training, train_dataset=dataset)
     trainer.train()
+    print("final mixture:", ", ".join(f"{n} {w:.3f}" for n, w in zip(dataset.names, dataset.mixture.weights)))
 
     # domix's evaluation: mean token loss per original domain on held-out sequences
     result = Evaluator(data.eval, batch_size=32, bf16=False)(model)

@@ -115,8 +115,6 @@ def test_bad_setups_are_refused_at_start(data, tmp_path):
 
 
 def test_bad_inputs_get_clear_errors(data):
-    with pytest.raises(ValueError, match="'rnb' is an online method"):
-        MixtureDataset(PackedSource(data.train), 8, method="rnb")
     with pytest.raises(ValueError, match="example 1 has no 'domain' field"):
         ExampleSource([{"input_ids": [1], "domain": "a"}, {"input_ids": [2]}])
     with pytest.raises(ValueError, match="example 0 has no 'domain' value"):

@@ -2,7 +2,7 @@
 way domix's sampler means them.
 
 What it refuses, before the first step (each would train on another mixture than the one asked for):
-a train dataset other than the callback's ``MixtureDataset`` (e.g. a map-style dataset, for which
+an online method (it needs ``MixtureTrainer``), a train dataset other than the callback's ``MixtureDataset`` (e.g. a map-style dataset, for which
 the Trainer would bring its own random sampler), a per-device batch size other than the dataset's
 (batches would straddle draws), DataLoader worker processes (each would replay the same stream),
 and several processes (not supported yet: every rank would draw the same batches).
@@ -28,6 +28,9 @@ class MixtureCallback(TrainerCallback):
         if found is not ds:
             problems.append(f"the Trainer's train_dataset is a {type(found).__name__}, not this callback's "
                             "MixtureDataset: pass the same object as train_dataset")
+        if not ds.method.static:
+            problems.append(f"'{ds.method_name}' is an online method: it reads signals from the training step, "
+                            "which a plain Trainer does not give it; use domix.hf.MixtureTrainer")
         if args.per_device_train_batch_size != ds.batch_size:
             problems.append(f"per_device_train_batch_size is {args.per_device_train_batch_size} but the "
                             f"MixtureDataset draws batches of {ds.batch_size}: make them equal")

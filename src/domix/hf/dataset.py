@@ -18,14 +18,16 @@ Two sources of examples:
   column; examples are passed through unchanged plus ``"domain"`` (the domain's index), so the
   user's data collator pads them as usual.
 
-The weights come from a registered *static* method (stratified, proportional, fixed); online methods
-update them from training signals and need the Trainer's backward (not in this module yet).
+The weights come from any registered method. A static one (stratified, proportional, fixed) is
+applied here and works with a plain ``Trainer``; an online one (rnb, dograph, odm, ...) updates them
+from training signals and needs ``domix.hf.MixtureTrainer`` (hf/trainer.py), which also draws each
+batch at the moment it is trained on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -35,15 +37,29 @@ from ..data.packed import PackedDomains
 from ..data.sampler import MixtureSampler
 from ..types import Mixture
 
+if TYPE_CHECKING:
+    from ..run import RunData
+
 
 class PackedSource:
-    """Examples from domix's packed per-domain sequences."""
+    """Examples from domix's packed per-domain sequences.
 
-    def __init__(self, packed: PackedDomains) -> None:
-        self.packed = packed
+    ``target`` / ``target_macro``: pbar for methods that aim at an evaluation mixture (R&B);
+    ``validation``: held-out sequences of the same domains, for methods that read a per-domain
+    validation loss. ``PackedSource.from_run(data)`` takes all of them from a ``RunData``.
+    """
+
+    def __init__(self, packed: PackedDomains, target: np.ndarray | None = None,
+                 target_macro: np.ndarray | None = None, validation: PackedDomains | None = None) -> None:
+        self.packed, self.validation = packed, validation
+        self.target, self.target_macro = target, target_macro
         self.names = packed.names
         self.num_sequences = packed.num_sequences
         self.tokens = packed.tokens_per_domain.astype(np.float64)
+
+    @classmethod
+    def from_run(cls, data: RunData) -> PackedSource:
+        return cls(data.train, data.target, data.target_macro, data.domain_eval)
 
     def examples(self, dom_B: np.ndarray, seq_B: np.ndarray) -> list[dict[str, Any]]:
         batch_BT = torch.from_numpy(self.packed.gather(dom_B, seq_B)[:, :-1])
@@ -102,25 +118,34 @@ def _column(examples: Sequence[dict[str, Any]], name: str) -> list[Any]:
 class MixtureDataset(torch.utils.data.IterableDataset):
     """An endless stream of examples, ``batch_size`` per draw of a ``MixtureSampler``.
 
-    ``method``/``params``: a registered static mixing method and its parameters. ``seed``: the
-    sampler's (the same seed gives the same batches as domix's own loop on the same data).
+    ``method``/``params``/``signals``: a registered mixing method, its parameters and its signals'
+    settings (as ``mixing.*`` in a run config). ``seed``: the sampler's (the same seed gives the same
+    batches as domix's own loop on the same data).
     """
 
     def __init__(self, source: PackedSource | ExampleSource, batch_size: int, method: str = "stratified",
-                 params: dict[str, Any] | None = None, seed: int = 0) -> None:
+                 params: dict[str, Any] | None = None, seed: int = 0,
+                 signals: dict[str, dict[str, Any]] | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        mixing = build_method(method, params)
-        if not mixing.static:
-            raise ValueError(f"'{method}' is an online method (it reads training signals); "
-                             "domix.hf.MixtureDataset takes a static one: stratified, proportional or fixed")
         self.source, self.batch_size = source, batch_size
-        self.mixture: Mixture = mixing.start(Domains(tuple(source.names), source.tokens)).weights
-        self.sampler = MixtureSampler(source.num_sequences, self.mixture.weights, seed=seed)
+        self.method_name, self.method = method, build_method(method, params)
+        self.signals = signals or {}
+        self.domains = Domains(tuple(source.names), source.tokens, getattr(source, "target", None),
+                               getattr(source, "target_macro", None))
+        m = len(self.domains)
+        # a static method's weights now; an online method's from its first proposal, at the start of training
+        weights = self.method.start(self.domains).weights.weights if self.method.static else np.full(m, 1 / m)
+        self.sampler = MixtureSampler(source.num_sequences, weights, seed=seed)
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self.source.names)
+
+    @property
+    def mixture(self) -> Mixture:
+        """The weights the sampler draws with now."""
+        return Mixture(self.names, self.sampler.weights)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if torch.utils.data.get_worker_info() is not None:

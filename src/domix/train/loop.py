@@ -70,6 +70,33 @@ def lr_lambda(step: int, warmup: int, total: int, min_ratio: float) -> float:
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def optimizer_and_schedule(
+    params: list[torch.nn.Parameter], cfg: TrainConfig, total_steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW (weight decay on matrices only) and linear warm-up + cosine decay to lr * min_lr_ratio."""
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ],
+        lr=cfg.lr,
+        betas=(cfg.beta1, cfg.beta2),
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_lambda(s, cfg.warmup_steps, total_steps, cfg.min_lr_ratio)
+    )
+    return optimizer, scheduler
+
+
+def objective(loss_BT: torch.Tensor, dom_B: torch.Tensor, loss_weights: torch.Tensor | None, m: int) -> torch.Tensor:
+    """Token mean, or sum_d w_d * (mean loss of domain d in the batch) with loss weights."""
+    if loss_weights is None:
+        return loss_BT.mean()
+    count_M = torch.bincount(dom_B, minlength=m).clamp(min=1)
+    mean_M = torch.zeros(m, dtype=loss_BT.dtype).index_add_(0, dom_B, loss_BT.mean(1)) / count_M
+    return (loss_weights.to(loss_BT.dtype) * mean_M).sum()
+
+
 class Trainer:
     def __init__(
         self,
@@ -99,20 +126,7 @@ class Trainer:
         self.total_steps = cfg.total_steps(self.context_length, self.world_size)
         self.m = len(train.names)
         self.params = [p for p in model.parameters() if p.requires_grad]
-        decay = [p for p in self.params if p.dim() >= 2]
-        no_decay = [p for p in self.params if p.dim() < 2]
-        self.optimizer = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": cfg.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
-            lr=cfg.lr,
-            betas=(cfg.beta1, cfg.beta2),
-        )
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer,
-            lambda s: lr_lambda(s, cfg.warmup_steps, self.total_steps, cfg.min_lr_ratio),
-        )
+        self.optimizer, self.scheduler = optimizer_and_schedule(self.params, cfg, self.total_steps)
         self.metrics = MetricsSink(self.out_dir / "metrics.jsonl", enabled=self.rank == 0)
         self.loss_weights: torch.Tensor | None = None  # set by a mixing callback; None = token mean
         self.domain_evaluator: Evaluator | None = None  # validation loss of the training domains
@@ -128,14 +142,7 @@ class Trainer:
         return self.wall_before + time.perf_counter() - self._clock
 
     def objective(self, loss_BT: torch.Tensor, dom_B: torch.Tensor) -> torch.Tensor:
-        """Token mean, or sum_d w_d * (mean loss of domain d in the batch) with loss weights."""
-        if self.loss_weights is None:
-            return loss_BT.mean()
-        count_M = torch.bincount(dom_B, minlength=self.m).clamp(min=1)
-        mean_M = (
-            torch.zeros(self.m, dtype=loss_BT.dtype).index_add_(0, dom_B, loss_BT.mean(1)) / count_M
-        )
-        return (self.loss_weights.to(loss_BT.dtype) * mean_M).sum()
+        return objective(loss_BT, dom_B, self.loss_weights, self.m)
 
     def train_step(self, dom_B: np.ndarray, seq_B: np.ndarray) -> StepOutput:
         batch_BT = torch.from_numpy(self.train.gather(dom_B, seq_B))
