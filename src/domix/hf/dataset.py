@@ -142,6 +142,14 @@ class MixtureDataset(torch.utils.data.IterableDataset):
     def names(self) -> tuple[str, ...]:
         return tuple(self.source.names)
 
+    def shard(self, rank: int, world_size: int) -> None:
+        """Draw this rank's ``batch_size`` of each global batch (``batch_size`` x ``world_size``), as
+        domix's data-parallel loop does. Only before the first draw."""
+        if self.sampler.draws.any():
+            raise RuntimeError("MixtureDataset.shard() after batches were drawn")
+        self.sampler = MixtureSampler(self.source.num_sequences, self.sampler.weights, self.sampler.seed,
+                                      rank, world_size)
+
     @property
     def mixture(self) -> Mixture:
         """The weights the sampler draws with now."""

@@ -20,11 +20,24 @@ accumulation, logging and evaluation stay the Trainer's):
   step, and ``mixing.json`` (the weights over time) in ``output_dir`` at the end. Weight changes
   and a method's diagnostics are logged through ``Trainer.log`` (``mix/weight/<domain>``, ...).
 
+**Checkpoints.** Every checkpoint the Trainer saves (``checkpoint-<step>/``) gets ``domix_mixing.pt``:
+the sampler (its RNG and per-domain draw counts) and the method's whole state (weights, the round's
+accumulated signals, history). ``train(resume_from_checkpoint=...)`` restores them with the Trainer's
+own model, optimizer, scheduler and RNG state, so the resumed run continues exactly; a checkpoint
+of other data (packed sequences' fingerprint) or without domix's file is refused.
+
 With gradient accumulation a step's signals are the sums over its micro-batches (each drawn with
 the step's weights), which is what one batch of the accumulated size would give, up to the draws.
 
-Not supported yet (a clear error at the first step): signals that replace the backward pass
-(``grad_alignment``: DoGE), data without packed sequences (``ExampleSource``), several processes.
+**Ranks** (``torchrun``, ``accelerate launch``): each rank draws its share of every global batch
+(``per_device_train_batch_size`` x ranks), the step's per-domain losses are summed over ranks and the
+signals all-reduce their own sums, so every rank computes the same weights, the ones one process
+would compute on the whole global batch.
+
+Not supported yet (a clear error): signals that replace the backward pass (``grad_alignment``:
+DoGE), data without packed sequences (``ExampleSource``).
+A static mixture in a plain ``Trainer`` (``MixtureDataset`` + ``MixtureCallback``) resumes exactly
+without any of this: the Trainer skips the batches already trained on, which replays the sampler.
 """
 
 from __future__ import annotations
@@ -36,15 +49,19 @@ from typing import Any
 
 import torch
 from transformers import Trainer, TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
+from .. import io
 from ..balance.callback import MixingCallback
 from ..balance.signals import Signal
 from ..train.callbacks import StepOutput
+from ..train.checkpoint import ResumeError
 from ..train.evaluate import Evaluator, domain_sums, per_token_loss
 from ..train.loop import objective
 from .dataset import MixtureDataset, PackedSource
 
 TICKET = "domix_draw"
+STATE_FILE = "domix_mixing.pt"  # in each checkpoint-<step>/ folder: sampler and mixing method
 
 
 class _Tickets(torch.utils.data.IterableDataset):
@@ -60,7 +77,8 @@ class _Tickets(torch.utils.data.IterableDataset):
 class _Loop:
     """What domix's mixing callback and signals see of the Trainer (``train.callbacks.Loop``)."""
 
-    def __init__(self, trainer: MixtureTrainer, dataset: MixtureDataset, validation: Evaluator | None) -> None:
+    def __init__(self, trainer: MixtureTrainer, dataset: MixtureDataset, validation: Evaluator | None,
+                 rank: int, world_size: int) -> None:
         self.hf = trainer
         self.cfg = types.SimpleNamespace(bf16=bool(trainer.args.bf16), batch_size=dataset.batch_size)
         self.sampler = dataset.sampler
@@ -68,7 +86,7 @@ class _Loop:
         self.context_length = self.train.context_length
         self.m = len(dataset.names)
         self.evaluator, self.domain_evaluator = None, validation
-        self.rank, self.world_size, self.distributed = 0, 1, False
+        self.rank, self.world_size, self.distributed = rank, world_size, world_size > 1
         self.out_dir = Path(trainer.args.output_dir)
         self.metrics = self  # .log(step, kind, metrics) goes to Trainer.log
         self.step, self.batch_BT, self.loss_weights = 0, None, None
@@ -135,11 +153,37 @@ class _Bridge(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs: Any) -> None:
         self.loop.step = state.global_step
         lr = self.loop.scheduler.get_last_lr()[0] if self.loop.scheduler is not None else math.nan
+        if self.loop.distributed:  # the step's per-domain losses over all ranks, as in domix's loop
+            torch.distributed.all_reduce(self.sums)
+            torch.distributed.all_reduce(self.counts)
         out = StepOutput(self.objective / max(self.batches, 1), self.sums, self.counts, math.nan, lr)
         self.mixing.on_step_end(self.loop, state.global_step, out)
 
     def on_train_end(self, args, state, control, **kwargs: Any) -> None:
         self.mixing.on_train_end(self.loop)
+
+    def on_save(self, args, state, control, **kwargs: Any) -> None:
+        """The Trainer has written checkpoint-<step>/: add domix's part (every rank computes it, since
+        signals sum their rank-local state; rank 0 writes)."""
+        saved = {"step": state.global_step, "sampler": self.loop.sampler.state_dict(),
+                 "mixing": self.mixing.state_dict(), "fingerprint": self.loop.train.fingerprint}
+        if self.loop.rank == 0:
+            folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+            with io.atomic_path(folder / STATE_FILE) as tmp:
+                torch.save(saved, tmp)
+
+    def restore(self, folder: Path) -> None:
+        """Before ``on_train_begin`` of a resumed run: the sampler and the method as they were saved."""
+        path = folder / STATE_FILE
+        if not path.exists():
+            raise ResumeError(f"{folder} has no {STATE_FILE}: it was not written by MixtureTrainer, or its "
+                              "save was interrupted; resume from an earlier checkpoint")
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        if saved["fingerprint"] != self.loop.train.fingerprint:
+            raise ResumeError(f"refusing to resume {folder}: it was trained on other data "
+                              f"(packed sequences {saved['fingerprint']}, this run {self.loop.train.fingerprint})")
+        self.loop.sampler.load_state_dict(saved["sampler"])
+        self.mixing.load_state_dict(saved["mixing"])  # applied by on_train_start
 
 
 class MixtureTrainer(Trainer):
@@ -160,17 +204,27 @@ class MixtureTrainer(Trainer):
         if self.args.per_device_train_batch_size != ds.batch_size:
             raise ValueError(f"per_device_train_batch_size is {self.args.per_device_train_batch_size} but the "
                              f"MixtureDataset draws batches of {ds.batch_size}: make them equal")
-        if self.args.world_size > 1:
-            raise ValueError(f"{self.args.world_size} processes: domix.hf does not split draws across ranks yet")
+        rank, world = self.args.process_index, self.args.world_size
+        ds.shard(rank, world)
         packed = domain_eval if domain_eval is not None else ds.source.validation
         validation = None if packed is None else Evaluator(packed, self.args.per_device_eval_batch_size,
-                                                             bool(self.args.bf16))
+                                                             bool(self.args.bf16), rank, world)
         self.mixing = MixingCallback(ds.method, ds.domains, ds.signals)
-        self.bridge = _Bridge(_Loop(self, ds, validation), self.mixing)
+        self.bridge = _Bridge(_Loop(self, ds, validation, rank, world), self.mixing)
         self.add_callback(self.bridge)
 
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any):
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
+            if resume_from_checkpoint is None:
+                raise ValueError(f"no checkpoint found in output_dir {self.args.output_dir}")
+        if resume_from_checkpoint:
+            self.bridge.restore(Path(resume_from_checkpoint))
+        return super().train(resume_from_checkpoint=resume_from_checkpoint or None, **kwargs)
+
     def get_train_dataloader(self) -> torch.utils.data.DataLoader:
-        return self.accelerator.prepare(torch.utils.data.DataLoader(_Tickets(), batch_size=1))
+        # every rank reads its own tickets (accelerate would read them on rank 0 and send them out)
+        return torch.utils.data.DataLoader(_Tickets(), batch_size=1)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if TICKET not in inputs:  # evaluation batches: the Trainer's own loss
