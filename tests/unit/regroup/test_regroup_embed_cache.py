@@ -116,6 +116,20 @@ def test_model_fingerprint_tracks_truncation_and_precision():
     assert len(fps) == 3
 
 
+def test_real_model_vectors_do_not_depend_on_batching_or_order(demo_corpus):
+    """sentence-transformers sorts each call's texts by length so batches carry little padding, and
+    puts the rows back: a text's vector is the same alone, in a batch of mixed lengths, in any order."""
+    texts = _texts(demo_corpus)[::37][:24]
+    texts = [t if i % 3 else " ".join(t.split()[: 3 + i]) for i, t in enumerate(texts)]  # short and long
+    emb = EmbedConfig(precision="fp32", batch_size=8).build()
+    together = emb.embed(texts)
+    alone = np.concatenate([emb.embed([t]) for t in texts])
+    perm = np.random.default_rng(0).permutation(len(texts))
+    shuffled = emb.embed([texts[i] for i in perm])
+    np.testing.assert_allclose(together, alone, atol=2e-5)
+    np.testing.assert_allclose(shuffled, together[perm], atol=2e-5)
+
+
 def test_real_model_clusters_the_demo_slice_by_meaning(model_regroup):
     """all-MiniLM-L6-v2 (offline, from its PyPI package) recovers the five source domains."""
     meta = model_regroup.meta
