@@ -353,7 +353,7 @@ def regroup_run(
     name: Annotated[str | None, typer.Option(help="artifact name (default k<k>)")] = None,
     engine: Annotated[str | None, typer.Option(help="local (streaming, resumable) or ray")] = None,
     embedder: Annotated[
-        str | None, typer.Option(help="sentence-transformers (default) or hashing")
+        str | None, typer.Option(help="sentence-transformers (default), onnx (the same model in ONNX Runtime) or hashing")
     ] = None,
     model: Annotated[
         str | None, typer.Option(help="sentence-transformers model folder or cached name")

@@ -17,6 +17,7 @@ from .cluster import CLUSTERERS, KMeansConfig, assign
 from .config import ChooseKConfig, RayConfig, RegroupConfig
 from .embed import EMBEDDERS, EmbedConfig, Embedder, EmbedError
 from .engine import ENGINES, Assignment
+from .onnx_embed import OnnxEmbedder  # registers embed.name=onnx
 from .pipeline import RegroupResult, regroup
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ChooseKConfig",
     "EmbedConfig",
     "EmbedError",
+    "OnnxEmbedder",
     "Embedder",
     "EmbeddingCache",
     "KMeansConfig",

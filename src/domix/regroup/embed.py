@@ -46,7 +46,7 @@ EMBEDDERS: Registry[Callable[[EmbedConfig], Embedder]] = Registry("embedder")
 
 @dataclass
 class EmbedConfig(Config):
-    name: str = "sentence-transformers"  # or "hashing" (see HashingEmbedder)
+    name: str = "sentence-transformers"  # or "onnx" (onnx_embed.py), "hashing" (see HashingEmbedder)
     model: str | None = None  # a model folder or a cached model name; None = all-MiniLM-L6-v2
     max_tokens: int = 128  # truncation: word pieces for the model, words for hashing
     batch_size: int = 64
@@ -55,6 +55,7 @@ class EmbedConfig(Config):
     # slower than fp32 (see docs/regroup.md)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     chunk_rows: int = 1024  # rows embedded between two cache commits (the resume granularity)
+    quantize: Literal["none", "int8"] = "none"  # name=onnx only: int8 weights (onnx_embed.py)
     dim: int = 384  # hashing only: output dimension
     seed: int = 0  # hashing only: seed of the random projection
 
@@ -169,7 +170,7 @@ class SentenceTransformerEmbedder:
         self._dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
         dim_of = getattr(self.model, "get_embedding_dimension", None)  # renamed in v5
         self.dim = int((dim_of or self.model.get_sentence_embedding_dimension)())
-        self.source = source
+        self.source, self.model_fingerprint = source, model_fp
         self._torch = torch
         self.fingerprint = io.fingerprint(
             "sentence-transformers", model_fp, cfg.max_tokens, self.precision

@@ -130,6 +130,31 @@ def test_real_model_vectors_do_not_depend_on_batching_or_order(demo_corpus):
     np.testing.assert_allclose(shuffled, together[perm], atol=2e-5)
 
 
+def test_onnx_backend_matches_torch_and_exports_once(demo_corpus, capsys):
+    """The model's own pipeline exported to ONNX once into the cache: fp32 gives torch's vectors,
+    int8 weights stay close; each has its own fingerprint (so its own embedding cache)."""
+    pytest.importorskip("onnxruntime")
+    texts = _texts(demo_corpus)[::53][:12]
+    torch_fp32 = EmbedConfig(precision="fp32").build()
+    want = torch_fp32.embed(texts)
+    fp32 = EmbedConfig(name="onnx").build()
+    int8 = EmbedConfig(name="onnx", quantize="int8").build()
+    assert capsys.readouterr().out.count("exporting the embedding model to ONNX") == 1
+    np.testing.assert_allclose(fp32.embed(texts), want, atol=1e-5)
+    assert (int8.embed(texts) * want).sum(1).min() > 0.97
+    assert len({torch_fp32.fingerprint, fp32.fingerprint, int8.fingerprint}) == 3
+    assert int8.path.name == "model-int8.onnx" and int8.path.parent == fp32.path.parent
+
+
+def test_onnx_backend_without_onnxruntime_falls_back_to_torch(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
+    emb = EmbedConfig(name="onnx", precision="fp32").build()
+    assert "onnxruntime is not installed" in capsys.readouterr().out
+    assert emb.fingerprint == EmbedConfig(precision="fp32").build().fingerprint
+
+
 def test_real_model_clusters_the_demo_slice_by_meaning(model_regroup):
     """all-MiniLM-L6-v2 (offline, from its PyPI package) recovers the five source domains."""
     meta = model_regroup.meta
