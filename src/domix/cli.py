@@ -257,8 +257,17 @@ def compare(
         list[str] | None, typer.Option("--set", help="compare config override: key=value, e.g. k=8, "
                                                       "params.rnb.round_steps=16, run=[model.preset=small]")
     ] = None,
+    results: Annotated[Path | None, typer.Option(
+        help="the results file: one JSON line per finished piece (default <out>/results.jsonl)")] = None,
+    max_minutes: Annotated[float | None, typer.Option(
+        help="start no new piece after this many minutes (rerun the same command to continue)")] = None,
 ) -> None:
     """Compare mixing methods at an equal token budget: methods x domain sets x seeds.
+
+    The grid runs in pieces (one method x domain set x seed each); every finished piece is appended
+    to --results as one JSON line and skipped when the same command runs again, here or on another
+    machine (commit the file to carry a long grid across sessions). --max-minutes stops starting new
+    pieces after that long; the tables then say which pieces are missing.
 
     Every run is checkpointed: rerunning the same command reads finished runs back and resumes an
     interrupted one. Prints the tables (loss and perplexity, mean ± sd over seeds, per domain, steps
@@ -278,7 +287,7 @@ def compare(
     try:
         cfg = CompareConfig.from_yaml(config) if config else CompareConfig()
         cfg = cfg.merge([f"{k}={v}" for k, v in given.items() if v is not None] + list(overrides or []))
-        cmp = run_compare(cfg, out)
+        cmp = run_compare(cfg, out, results=results, max_minutes=max_minutes)
         files = write_outputs(cmp)
     except (ConfigError, CorpusError, ResumeError, KeyError, ValueError) as e:
         _fail(e)

@@ -5,7 +5,9 @@ Every run of the grid is an ordinary ``train()`` run in its own folder under ``<
 whole run config, the method's parameters), so a grid rerun with other settings never resumes the
 wrong run. A finished run (its ``summary.json`` written for the same config) is read back, not
 redone; an interrupted one resumes from its newest checkpoint. Runs go seed by seed, so a
-comparison stopped early already holds every method at the first seeds.
+comparison stopped early already holds every method at the first seeds. Each finished run (a
+*piece*) is also appended to a results file (``compare/pieces.py``) that a later call skips, on any
+machine, and ``max_minutes`` stops starting new pieces after that long.
 
 A method that is also a multi-stage pipeline (``domix mix``: DoReMi, Skill-It, RegMix, data-mixing
 laws) runs its stages first (in ``<run>.stages``, cached the same way) and its grid run is the final
@@ -32,6 +34,7 @@ from ..config import Config, ConfigError
 from ..run import RunConfig, RunData, prepare_data, train
 from ..train.callbacks import Callback
 from ..train.metrics import read_metrics
+from .pieces import ResultsFile, piece_record
 
 DEFAULT_METHODS = ("stratified", "proportional", "rnb", "dograph", "odm", "ado", "aioli", "doge",
                    "doremi", "skillit")
@@ -98,10 +101,13 @@ class CellResult:
     cell: Cell
     out_dir: Path
     summary: dict[str, Any]
-    trained: bool = False  # False: read back from an earlier finished run
+    trained: bool = False  # False: read back from an earlier finished run, or from the results file
+    record: dict[str, Any] | None = None  # its line in the results file
 
     def curve(self) -> list[tuple[int, float]]:
         """(step, macro validation loss) at every evaluation."""
+        if not (self.out_dir / "metrics.jsonl").exists() and self.record is not None:
+            return [(s, v) for s, v in self.record["curve"]]  # a piece run elsewhere: its line only
         rows = read_metrics(self.out_dir / "metrics.jsonl", "eval")
         return [(r["step"], r["loss/val_macro"]) for r in rows if r.get("loss/val_macro") is not None]
 
@@ -113,6 +119,7 @@ class Comparison:
     results: list[CellResult]
     regroup: Any  # the RegroupResult, or None without regrouped runs
     base: RunConfig  # the recipe every run shares (seed, domains and method set per run)
+    missing: list[Cell] = field(default_factory=list)  # pieces not run yet (stopped by max_minutes)
 
 
 def base_config(corpus: str = "demo", tokens: int = 393_216, max_docs_per_domain: int | None = 2000,
@@ -129,9 +136,13 @@ def base_config(corpus: str = "demo", tokens: int = 393_216, max_docs_per_domain
 
 
 def run_compare(cfg: CompareConfig, out_dir: str | Path, progress: bool = True,
-                callbacks: list[Callback] | None = None) -> Comparison:
-    """Run (or finish) the grid; returns every run's result. Tables, plots and the report are made
-    from the returned ``Comparison`` (``domix.compare.report.write_outputs``)."""
+                callbacks: list[Callback] | None = None, results: str | Path | None = None,
+                max_minutes: float | None = None) -> Comparison:
+    """Run (or finish) the grid; returns the result of every piece done so far. Each finished piece
+    is appended to the results file (``results``, default ``<out_dir>/results.jsonl``) and skipped
+    by a later call; with ``max_minutes`` no new piece starts after that long (the pieces not run
+    are listed in ``Comparison.missing``). Tables, plots and the report are made from the returned
+    ``Comparison`` (``domix.compare.report.write_outputs``)."""
     from ..balance.base import METHODS
     from ..pipelines import PIPELINES
 
@@ -142,19 +153,33 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, progress: bool = True,
     print(f"== {len(cells)} runs: {len(cfg.seeds)} seeds x {len(cells) // len(cfg.seeds)} method / domain "
           f"pairs, {cfg.tokens:,} tokens each; corpus '{cfg.corpus}'", flush=True)
     base, data, rg = prepare_grid(cfg, progress)
-    results: list[CellResult] = []
+    book = ResultsFile(results or out_dir / "results.jsonl")
+    done: list[CellResult] = []
     t0, trained = time.perf_counter(), 0
     for i, cell in enumerate(cells):
+        params = cfg.params.get(cell.method, {})
+        piece, _ = cell_config(cell, base, data[cell.layer], params)
+        record = book.find(piece, data[cell.layer].fingerprints())
+        if record is not None:
+            done.append(CellResult(cell, out_dir / "runs" / piece, record["summary"], record=record))
+            continue
+        if max_minutes is not None and time.perf_counter() - t0 > 60 * max_minutes:
+            print(f"== stopping after {max_minutes:g} min: {len(done)} of {len(cells)} pieces done, in {book.path}; "
+                  "the same command continues with the next", flush=True)
+            break
         print(f"== [{i + 1}/{len(cells)}] {cell.group}, seed {cell.seed}: "
               f"{len(data[cell.layer].train.names)} training domains", flush=True)
-        res = run_cell(cell, base, data[cell.layer], out_dir / "runs", cfg.params.get(cell.method, {}), callbacks)
+        res = run_cell(cell, base, data[cell.layer], out_dir / "runs", params, callbacks)
+        res.record = piece_record(piece, cell, res.out_dir, res.summary, book.path.stem)
+        book.append(res.record)
         trained += res.trained
         if trained:
             left = (time.perf_counter() - t0) / trained * (len(cells) - i - 1)
             print(f"   macro val loss {res.summary['eval']['macro']:.4f}; ~{left / 60:.0f} min left "
                   f"(estimate from this session's runs)", flush=True)
-        results.append(res)
-    return Comparison(cfg, out_dir, results, rg, base)
+        done.append(res)
+    finished = {r.cell for r in done}
+    return Comparison(cfg, out_dir, done, rg, base, [c for c in cells if c not in finished])
 
 
 def prepare_grid(cfg: CompareConfig, progress: bool = True) -> tuple[RunConfig, dict[str, RunData], Any]:
@@ -182,9 +207,7 @@ def run_cell(cell: Cell, base: RunConfig, data: RunData, root: Path, params: dic
     interrupted, trained otherwise (a run whose data changed is refused by ``train``'s resume check)."""
     from ..pipelines import PIPELINES, build_pipeline
 
-    cfg = base.merge([f"train.seed={cell.seed}", f"data.domains={data.domains.spec}"])
-    spec = {"run": _identity(cfg), "method": cell.method, "params": params}
-    name = f"{cell.method}-{cell.layer}-seed{cell.seed}-{io.fingerprint(json.dumps(spec, sort_keys=True))[:8]}"
+    name, cfg = cell_config(cell, base, data, params)
     out = root / name
     if cell.method in PIPELINES:
         art = build_pipeline(cell.method, cfg, root / f"{name}.stages", params, data).run()
@@ -198,6 +221,14 @@ def run_cell(cell: Cell, base: RunConfig, data: RunData, root: Path, params: dic
     if summary is not None and summary.get("fingerprints") == data.fingerprints():
         return CellResult(cell, out, summary)
     return CellResult(cell, out, train(cfg, resume=True, data=data, callbacks=callbacks).summary, trained=True)
+
+
+def cell_config(cell: Cell, base: RunConfig, data: RunData, params: dict[str, Any]) -> tuple[str, RunConfig]:
+    """The piece's name (``<method>-<domains>-seed<s>-<hash of everything the run depends on>``) and
+    its run config before any pipeline stage."""
+    cfg = base.merge([f"train.seed={cell.seed}", f"data.domains={data.domains.spec}"])
+    spec = {"run": _identity(cfg), "method": cell.method, "params": params}
+    return f"{cell.method}-{cell.layer}-seed{cell.seed}-{io.fingerprint(json.dumps(spec, sort_keys=True))[:8]}", cfg
 
 
 def _identity(cfg: RunConfig) -> dict[str, Any]:

@@ -48,11 +48,13 @@ def plot_curves(cmp: Comparison, out: Path) -> Path:
     return save_figure(fig, out)
 
 
-def plot_domain_curves(cmp: Comparison, out: Path) -> Path:
-    """Every original domain's validation loss over training, one line per run at the first seed."""
+def plot_domain_curves(cmp: Comparison, out: Path) -> Path | None:
+    """Every original domain's validation loss over training, one line per run at the first seed
+    (runs whose folder is here: a piece read from the results file alone has no per-domain curves)."""
     seed = cmp.config.seeds[0]
-    runs = {r.cell.group: r.out_dir for r in cmp.results if r.cell.seed == seed}
-    return plot_loss_curves(runs, out, title=f"validation loss per original domain (seed {seed})")
+    runs = {r.cell.group: r.out_dir for r in cmp.results
+            if r.cell.seed == seed and (r.out_dir / "metrics.jsonl").exists()}
+    return plot_loss_curves(runs, out, title=f"validation loss per original domain (seed {seed})") if runs else None
 
 
 def plot_mixture_grid(cmp: Comparison, out: Path) -> Path | None:

@@ -92,17 +92,7 @@ def resolve_precision(precision: str) -> str:
 
     if torch.cpu._is_amx_tile_supported():
         return "bf16"
-    return "fp16" if "avx512_fp16" in _cpu_flags() else "fp32"
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(
-                (set(ln.split(":", 1)[1].split()) for ln in f if ln.startswith("flags")), set()
-            )
-    except OSError:
-        return set()
+    return "fp16" if "avx512_fp16" in io.cpu_flags() else "fp32"
 
 
 def default_model_path() -> Path:
