@@ -244,8 +244,13 @@ def demo(
         _fail(e)
 
 
-@app.command()
+compare_app = typer.Typer()  # its help is the callback's docstring (the grid); "report" rebuilds a report
+app.add_typer(compare_app, name="compare")
+
+
+@compare_app.callback(invoke_without_command=True)
 def compare(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="where runs, tables, figures and report.html go")] = Path("runs/compare"),
     config: Annotated[Path | None, typer.Option("--config", "-c", help="a compare config YAML")] = None,
     corpus: Annotated[str | None, typer.Option(help="demo, extended, a corpus folder or cache name")] = None,
@@ -277,6 +282,8 @@ def compare(
     Example (CPU, ~4 minutes): domix compare --methods stratified,rnb --seeds 0 --tokens 200000
     Default grid (10 methods x 2 domain sets x 3 seeds on the demo corpus): several hours on 2 cores.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from .compare import CompareConfig, run_compare, summary_text, write_outputs
     from .config import ConfigError
     from .corpus import CorpusError
@@ -292,6 +299,27 @@ def compare(
     except (ConfigError, CorpusError, ResumeError, KeyError, ValueError) as e:
         _fail(e)
     typer.echo("\n" + summary_text(cmp))
+    typer.echo("\nwrote " + ", ".join(str(p) for p in files.values()))
+
+
+@compare_app.command("report")
+def compare_report(
+    results: Annotated[Path, typer.Argument(help="a results file written by domix compare --results")],
+    out: Annotated[Path, typer.Option(help="where table.md, the figures and report.html go")] = Path("runs/report"),
+) -> None:
+    """Rebuild the tables, figures and report.html from a results file alone (no run folders needed).
+
+    A partial grid is readable: every cell shows its number of seeds, and the pieces not run yet are
+    listed. Example: domix compare report benchmarks/results/compare-demo.jsonl --out runs/report
+    """
+    from .compare import load_comparison, summary_text, write_outputs
+
+    try:
+        cmp = load_comparison(results, out)
+        files = write_outputs(cmp)
+    except (OSError, ValueError, KeyError) as e:
+        _fail(e)
+    typer.echo(summary_text(cmp))
     typer.echo("\nwrote " + ", ".join(str(p) for p in files.values()))
 
 

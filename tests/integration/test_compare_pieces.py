@@ -5,8 +5,10 @@ import json
 import shutil
 
 import pytest
+from typer.testing import CliRunner
 
-from domix.compare import CompareConfig, run_compare, summary_text, write_outputs
+from domix.cli import app
+from domix.compare import CompareConfig, load_comparison, run_compare, summary_text, write_outputs
 from domix.compare.pieces import ResultsFile
 from domix.train.callbacks import Callback
 
@@ -45,6 +47,13 @@ def test_a_grid_stopped_after_its_first_piece_continues_from_the_results_file(de
     assert first["measured"]["cores"] >= 1 and "cpu_flags" in first["measured"]
     assert set(first["fingerprints"]) == {"corpus", "tokenizer", "domains", "train"}
 
+    partial = load_comparison(results, tmp_path / "partial")  # the report from the file alone
+    assert len(partial.results) == 1 and len(partial.missing) == 3
+    r = CliRunner().invoke(app, ["compare", "report", str(results), "--out", str(tmp_path / "partial")])
+    assert r.exit_code == 0, r.output
+    assert "not run yet (3 of 4 pieces)" in r.output and "stratified / original" in r.output
+    assert (tmp_path / "partial" / "report.html").exists()
+
     shutil.rmtree(tmp_path / "a")  # another machine: only the committed results file is there
     count = Count()
     cmp = run_compare(grid(), tmp_path / "b", progress=False, results=results, callbacks=[count])
@@ -56,6 +65,8 @@ def test_a_grid_stopped_after_its_first_piece_continues_from_the_results_file(de
     assert "not run yet" not in summary_text(cmp)
     files = write_outputs(cmp)  # the piece without a folder still has its curve in the tables
     assert "stratified / original" in files["table"].read_text()
+    whole = load_comparison(results, tmp_path / "report")
+    assert not whole.missing and [r.summary for r in whole.results] == [r.summary for r in cmp.results]
 
 
 def test_max_minutes_stops_starting_pieces_and_the_tables_say_what_is_missing(demo_corpus, tmp_path):

@@ -61,6 +61,7 @@ def test_every_command_help_shows_an_example():
         ["train"],
         ["demo"],
         ["compare"],
+        ["compare", "report"],
         ["methods"],
         ["mix"],
         ["regroup", "run"],

@@ -170,7 +170,7 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, progress: bool = True,
         print(f"== [{i + 1}/{len(cells)}] {cell.group}, seed {cell.seed}: "
               f"{len(data[cell.layer].train.names)} training domains", flush=True)
         res = run_cell(cell, base, data[cell.layer], out_dir / "runs", params, callbacks)
-        res.record = piece_record(piece, cell, res.out_dir, res.summary, book.path.stem)
+        res.record = piece_record(piece, cell, res.out_dir, res.summary, cfg.to_dict())
         book.append(res.record)
         trained += res.trained
         if trained:
@@ -180,6 +180,24 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, progress: bool = True,
         done.append(res)
     finished = {r.cell for r in done}
     return Comparison(cfg, out_dir, done, rg, base, [c for c in cells if c not in finished])
+
+
+def load_comparison(results: str | Path, out_dir: str | Path) -> Comparison:
+    """The comparison a results file holds, without running or reading any run folder: the grid of
+    its last line's config, its pieces that belong to that grid (the last line of each cell), and the
+    cells it lacks as ``missing``. Figures that need a run folder (per-domain curves, R&B's rounds)
+    are left out for pieces whose folder is not under ``out_dir/runs``."""
+    book = ResultsFile(results)
+    if not book.records:
+        raise ValueError(f"{book.path}: no finished pieces in it")
+    cfg = CompareConfig.from_dict(book.records[-1]["compare"])
+    latest = {(r["method"], r["domains"], r["seed"]): r for r in book.records if r["compare"] == cfg.to_dict()}
+    out_dir = Path(out_dir)
+    done = [CellResult(c, out_dir / "runs" / rec["piece"], rec["summary"], record=rec)
+            for c in cfg.grid() if (rec := latest.get((c.method, c.layer, c.seed))) is not None]
+    got = {r.cell for r in done}
+    base = base_config(cfg.corpus, cfg.tokens, cfg.max_docs_per_domain, cfg.run, progress=False)
+    return Comparison(cfg, out_dir, done, None, base, [c for c in cfg.grid() if c not in got])
 
 
 def prepare_grid(cfg: CompareConfig, progress: bool = True) -> tuple[RunConfig, dict[str, RunData], Any]:

@@ -68,14 +68,14 @@ class ResultsFile:
         self.records.append(record)
 
 
-def piece_record(piece: str, cell, out_dir: Path, summary: dict[str, Any], config: str) -> dict[str, Any]:
-    """The line of a finished run (read from its folder)."""
+def piece_record(piece: str, cell, out_dir: Path, summary: dict[str, Any], compare: dict[str, Any]) -> dict[str, Any]:
+    """The line of a finished run (read from its folder); ``compare``: the grid's config."""
     curve = [[r["step"], r["loss/val_macro"]] for r in read_metrics(out_dir / "metrics.jsonl", "eval")
              if r.get("loss/val_macro") is not None]
     mixing = out_dir / "mixing.json"
     history = io.read_json(mixing)["history"] if mixing.exists() else []
     return {
-        "piece": piece, "config": config, "method": cell.method, "domains": cell.layer, "seed": cell.seed,
+        "piece": piece, "compare": compare, "method": cell.method, "domains": cell.layer, "seed": cell.seed,
         "fingerprints": summary.get("fingerprints", {}), "summary": summary, "curve": curve,
         "mixture_history": history, "measured": provenance(),
     }
