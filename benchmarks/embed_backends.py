@@ -26,6 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from domix import io  # noqa: E402
 from domix.corpus.builtin import open_corpus  # noqa: E402
 from domix.regroup import EmbedConfig  # noqa: E402
 from domix.regroup.cluster import KMeansConfig, assign  # noqa: E402
@@ -39,13 +40,6 @@ BACKENDS = {
     "torch fp32, 64 tokens": {"precision": "fp32", "max_tokens": 64},  # less work instead of lower precision
     "torch bf16, 64 tokens": {"precision": "bf16", "max_tokens": 64},
 }
-
-
-def cpu_flags() -> str:
-    with open("/proc/cpuinfo") as f:
-        flags = next((set(ln.split(":", 1)[1].split()) for ln in f if ln.startswith("flags")), set())
-    wanted = ("amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni", "avx512_fp16")
-    return " ".join(f for f in wanted if f in flags) or "none of amx/avx512_bf16/vnni"
 
 
 def clusters(x_ND: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -71,7 +65,7 @@ def main() -> None:
     texts = open_corpus("demo", None, False).read(["text"]).column(0).to_pylist()
     sample = [texts[i] for i in np.random.default_rng(0).choice(len(texts), min(n, len(texts)), replace=False)]
     print(f"{len(sample):,} demo documents, 128 tokens, {torch.get_num_threads()} threads, {os.cpu_count()} "
-          f"CPUs, flags: {cpu_flags()}", flush=True)
+          f"CPUs, flags: {' '.join(io.speed_flags()) or 'none of amx/avx512_bf16/vnni'}", flush=True)
     vecs, labels = {}, {}
     for name, settings in BACKENDS.items():
         emb = EmbedConfig(**{"max_tokens": 128, **settings}).build()

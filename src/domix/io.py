@@ -105,3 +105,12 @@ def cpu_flags() -> set[str]:
             return next((set(ln.split(":", 1)[1].split()) for ln in f if ln.startswith("flags")), set())
     except OSError:
         return set()
+
+
+SPEED_FLAGS = ("amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni", "avx512_fp16")
+
+
+def speed_flags() -> list[str]:
+    """The CPU flags that change domix's speed (bf16/int8 matrix units), for every measured figure."""
+    flags = cpu_flags()
+    return [f for f in SPEED_FLAGS if f in flags]

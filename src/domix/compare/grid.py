@@ -158,7 +158,7 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, progress: bool = True,
     t0, trained = time.perf_counter(), 0
     for i, cell in enumerate(cells):
         params = cfg.params.get(cell.method, {})
-        piece, _ = cell_config(cell, base, data[cell.layer], params)
+        piece, run_cfg = cell_config(cell, base, data[cell.layer], params)
         record = book.find(piece, data[cell.layer].fingerprints())
         if record is not None:
             done.append(CellResult(cell, out_dir / "runs" / piece, record["summary"], record=record))
@@ -169,7 +169,7 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, progress: bool = True,
             break
         print(f"== [{i + 1}/{len(cells)}] {cell.group}, seed {cell.seed}: "
               f"{len(data[cell.layer].train.names)} training domains", flush=True)
-        res = run_cell(cell, base, data[cell.layer], out_dir / "runs", params, callbacks)
+        res = run_cell(cell, piece, run_cfg, data[cell.layer], out_dir / "runs", params, callbacks)
         res.record = piece_record(piece, cell, res.out_dir, res.summary, cfg.to_dict())
         book.append(res.record)
         trained += res.trained
@@ -219,13 +219,12 @@ def prepare_grid(cfg: CompareConfig, progress: bool = True) -> tuple[RunConfig, 
     return base, data, rg
 
 
-def run_cell(cell: Cell, base: RunConfig, data: RunData, root: Path, params: dict[str, Any],
+def run_cell(cell: Cell, name: str, cfg: RunConfig, data: RunData, root: Path, params: dict[str, Any],
              callbacks: list[Callback] | None = None) -> CellResult:
-    """One grid run: read back when finished (same config, same data fingerprints), resumed when
-    interrupted, trained otherwise (a run whose data changed is refused by ``train``'s resume check)."""
+    """One grid run (``name``, ``cfg``: from ``cell_config``): read back when finished (same config,
+    same data fingerprints), resumed when interrupted, trained otherwise (a run whose data changed is refused by ``train``'s resume check)."""
     from ..pipelines import PIPELINES, build_pipeline
 
-    name, cfg = cell_config(cell, base, data, params)
     out = root / name
     if cell.method in PIPELINES:
         art = build_pipeline(cell.method, cfg, root / f"{name}.stages", params, data).run()

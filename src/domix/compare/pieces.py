@@ -83,12 +83,10 @@ def piece_record(piece: str, cell, out_dir: Path, summary: dict[str, Any], compa
 
 def provenance() -> dict[str, Any]:
     """Where a piece was measured: CPU flags that change speed, cores, git commit, domix version."""
-    flags = io.cpu_flags()
-    wanted = ("amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni", "avx512_fp16")
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
                                 text=True, timeout=10).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
-    return {"cpu_flags": [f for f in wanted if f in flags], "cores": os.cpu_count(), "commit": commit,
+    return {"cpu_flags": io.speed_flags(), "cores": os.cpu_count(), "commit": commit,
             "domix": __version__, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
