@@ -222,7 +222,8 @@ def prepare_grid(cfg: CompareConfig, progress: bool = True) -> tuple[RunConfig, 
 def run_cell(cell: Cell, name: str, cfg: RunConfig, data: RunData, root: Path, params: dict[str, Any],
              callbacks: list[Callback] | None = None) -> CellResult:
     """One grid run (``name``, ``cfg``: from ``cell_config``): read back when finished (same config,
-    same data fingerprints), resumed when interrupted, trained otherwise (a run whose data changed is refused by ``train``'s resume check)."""
+    same data fingerprints), resumed when interrupted, trained otherwise (a run whose data changed is
+    refused by ``train``'s resume check)."""
     from ..pipelines import PIPELINES, build_pipeline
 
     out = root / name
