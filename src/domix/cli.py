@@ -50,7 +50,11 @@ def corpus_build(
     fmt: Annotated[
         str, typer.Option("--format", help="jsonl, parquet, textdir or hf (a save_to_disk folder)")
     ] = "jsonl",
-    text_field: str = "text",
+    text_field: Annotated[str, typer.Option(help="the text column; with --prompt-field, the response")] = "text",
+    prompt_field: Annotated[
+        list[str] | None,
+        typer.Option(help="prompt/response records: a prompt column (repeat, in order: instruction, input)"),
+    ] = None,
     id_field: Annotated[
         str | None,
         typer.Option(help="id column; omit the column to number records by file and line"),
@@ -82,6 +86,8 @@ def corpus_build(
 
     Example (CPU, ~30 s): domix corpus build demo
     Your data:          domix corpus build mine --from data.jsonl --text-field body --domain-field source
+    Prompt/response:    domix corpus build sft --from records.jsonl --prompt-field instruction
+                        --prompt-field input --text-field output --domain-field category
     """
     from .corpus import (
         Corpus,
@@ -126,10 +132,12 @@ def corpus_build(
                     default_domain,
                     encoding,
                     "skip" if skip_bad else "raise",
+                    prompt_field or None,
                 )
                 docs = read(fmt, source, fields, report)
                 corpus = write_corpus(
-                    docs, dest, name, report, split, sources={"from": str(source), "format": fmt}
+                    docs, dest, name, report, split, sources={"from": str(source), "format": fmt},
+                    records=bool(prompt_field),
                 )
                 if tokenize:
                     TokenStore.build(corpus, TokenizerConfig().build(corpus))

@@ -25,9 +25,10 @@ from .corpus.builtin import open_corpus
 from .corpus.store import Corpus
 from .data.domains import DomainSet, resolve_domains
 from .data.packed import PackedDomains, pack
+from .data.records import RecordDomains, pack_records
 from .data.sampler import MixtureSampler
 from .data.token_store import TokenStore
-from .tokenizer import Tokenizer, TokenizerConfig
+from .tokenizer import INSTRUCTION_TEMPLATE, Tokenizer, TokenizerConfig
 from .train.callbacks import Callback
 from .train.evaluate import EvalResult, Evaluator
 from .train.loop import TrainConfig, Trainer
@@ -46,6 +47,8 @@ class DataConfig(Config):
         "original"  # evaluation is always reported on these (the protocol: original)
     )
     pack_seed: int = 0
+    # prompt/response corpora: how a prompt is written before its response ({prompt} is replaced)
+    template: str = INSTRUCTION_TEMPLATE
 
 
 @dataclass
@@ -71,9 +74,9 @@ class RunData:
     tokenizer: Tokenizer
     store: TokenStore
     domains: DomainSet
-    train: PackedDomains
-    eval: PackedDomains  # validation sequences of the evaluation domains (the reported losses)
-    domain_eval: PackedDomains  # validation sequences of the training domains (a method's signal)
+    train: PackedDomains | RecordDomains  # records: a prompt/response corpus (data/records.py)
+    eval: PackedDomains | RecordDomains  # validation sequences of the evaluation domains (the reported losses)
+    domain_eval: PackedDomains | RecordDomains  # validation sequences of the training domains (a method's signal)
     target: np.ndarray  # pbar: share of validation documents per training domain
     target_macro: np.ndarray  # pbar with every evaluation domain weighing the same (see _targets)
 
@@ -97,7 +100,8 @@ class RunResult:
 def prepare_data(cfg: RunConfig) -> RunData:
     corpus = open_corpus(cfg.data.corpus, cfg.data.max_docs_per_domain, cfg.train.progress)
     tokenizer = cfg.tokenizer.build(corpus)
-    store = TokenStore.build(corpus, tokenizer, progress=cfg.train.progress)
+    store = TokenStore.build(corpus, tokenizer, progress=cfg.train.progress, template=cfg.data.template)
+    pack_split = pack_records if corpus.records else pack  # records: one a row, loss on the response
     L = cfg.model.resolved_context_length()
     split = corpus.read(["split"]).column(0).to_numpy(zero_copy_only=False)
     domains = resolve_domains(corpus, cfg.data.domains)
@@ -112,15 +116,15 @@ def prepare_data(cfg: RunConfig) -> RunData:
             flush=True,
         )
         domains = domains.keep(train_docs > 0)
-    train_packed = pack(corpus, store, domains, "train", L, seed=cfg.data.pack_seed)
+    train_packed = pack_split(corpus, store, domains, "train", L, seed=cfg.data.pack_seed)
     cap = cfg.train.eval_tokens_per_domain
-    domain_eval = pack(corpus, store, domains, "validation", L, seed=0, max_tokens_per_domain=cap)
+    domain_eval = pack_split(corpus, store, domains, "validation", L, seed=0, max_tokens_per_domain=cap)
     same = cfg.data.eval_domains == cfg.data.domains
     eval_domains = domains if same else resolve_domains(corpus, cfg.data.eval_domains)
     eval_packed = (
         domain_eval
         if eval_domains is domains
-        else pack(corpus, store, eval_domains, "validation", L, seed=0, max_tokens_per_domain=cap)
+        else pack_split(corpus, store, eval_domains, "validation", L, seed=0, max_tokens_per_domain=cap)
     )
     target, target_macro = _targets(domains, eval_domains, split == "validation")
     return RunData(corpus, tokenizer, store, domains, train_packed, eval_packed, domain_eval, target,
@@ -210,6 +214,9 @@ def train(
         },
         "fingerprints": data.fingerprints(),
     }
+    if data.train.meta.get("kind") == "records":  # what the context length cut
+        summary["records"] = {split: {k: d.meta[k] for k in ("records", "truncated_prompts", "truncated_responses")}
+                              for split, d in (("train", data.train), ("validation", data.eval))}
     if rank == 0:
         io.write_json(out_dir / "summary.json", summary)
     return RunResult(out_dir, result, method.result(), summary)

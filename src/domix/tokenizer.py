@@ -24,6 +24,15 @@ if TYPE_CHECKING:
     from .corpus.store import Corpus
 
 EOS = "<|endoftext|>"
+# How a prompt/response record's prompt is written before tokenization ("{prompt}" is replaced by
+# the record's prompt; the response follows the template's text directly, then EOS).
+INSTRUCTION_TEMPLATE = "### Instruction:\n{prompt}\n\n### Response:\n"
+
+
+def render_prompt(template: str, prompt: str) -> str:
+    if "{prompt}" not in template:
+        raise ConfigError(f"the prompt template has no {{prompt}} placeholder: {template!r}")
+    return template.replace("{prompt}", prompt)
 
 
 class Tokenizer:

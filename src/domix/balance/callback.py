@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .. import io
+from ..config import ConfigError
 from ..train.callbacks import Callback, StepOutput
 from ..train.checkpoint import ResumeError
 from ..types import Mixture
@@ -46,6 +47,11 @@ class MixingCallback(Callback):
             s.reset()
 
     def on_train_start(self, trainer: Trainer) -> None:
+        records = getattr(trainer.train, "meta", {}).get("kind") == "records"  # a loss masked to the responses
+        if records and (unready := sorted(n for n in self.method.signals if not SIGNALS.get(n).masked_loss)):
+            raise ConfigError(f"mixing method '{type(self.method).__name__}' reads the signal(s) "
+                              f"{', '.join(unready)}, which do not handle prompt/response records (a loss "
+                              "masked to the responses) yet; of the built-in methods, doge and dograph")
         self.proposal = self.method.start(self.domains)
         self.remaining = self.proposal.hold_steps
         if self._pending is None:

@@ -245,14 +245,19 @@ def cell_config(cell: Cell, base: RunConfig, data: RunData, params: dict[str, An
     """The piece's name (``<method>-<domains>-seed<s>-<hash of everything the run depends on>``) and
     its run config before any pipeline stage."""
     cfg = base.merge([f"train.seed={cell.seed}", f"data.domains={data.domains.spec}"])
-    spec = {"run": _identity(cfg), "method": cell.method, "params": params}
+    spec = {"run": _identity(cfg, records=data.corpus.records), "method": cell.method, "params": params}
     return f"{cell.method}-{cell.layer}-seed{cell.seed}-{io.fingerprint(json.dumps(spec, sort_keys=True))[:8]}", cfg
 
 
-def _identity(cfg: RunConfig) -> dict[str, Any]:
+def _identity(cfg: RunConfig, records: bool = True) -> dict[str, Any]:
+    """What the run's result depends on: its config less the output folder and progress bars, and
+    less the prompt template where the corpus has no prompts (so adding that setting did not rename
+    the pieces of results files written before it)."""
     d = cfg.to_dict()
     d.pop("out_dir")
     d["train"].pop("progress")
+    if not records:
+        d["data"].pop("template")
     return d
 
 

@@ -14,9 +14,10 @@ class CorpusError(ValueError):
 @dataclass(slots=True)
 class Document:
     id: str
-    text: str
+    text: str  # the document; in a prompt/response corpus, the response
     domain: str
     subdomain: str | None = None
+    prompt: str | None = None  # prompt/response corpora only: the prompt (see readers.Fields.prompt)
 
 
 @dataclass

@@ -7,6 +7,11 @@ Column names are configurable with ``Fields``. Bad input is reported with its lo
   ``on_error="skip"``, is skipped and counted with its location);
 - undecodable bytes are replaced with U+FFFD and counted;
 - empty documents are dropped and counted.
+
+Prompt/response records (instruction data) are read by naming the prompt fields: with
+``Fields(text="output", prompt=["instruction", "input"], domain="category")`` a record's
+response is ``output`` and its prompt the non-empty prompt fields joined by a blank line; the
+corpus then stores both, and training masks the loss to the response (``data/records.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +32,11 @@ READERS: Registry[Reader] = Registry("corpus reader")
 
 @dataclass
 class Fields(Config):
-    """Which columns hold what. ``id=None`` numbers records by file and line."""
+    """Which columns hold what. ``id=None`` numbers records by file and line.
+
+    ``prompt``: prompt/response records: the prompt fields, in order (e.g. ``instruction``,
+    ``input``); ``text`` is then the response field. A record needs its response and at least one
+    non-empty prompt field."""
 
     text: str = "text"
     id: str | None = "id"
@@ -36,6 +45,7 @@ class Fields(Config):
     default_domain: str | None = None
     encoding: str = "utf-8"
     on_error: Literal["raise", "skip"] = "raise"
+    prompt: list[str] | None = None
 
 
 def read(
@@ -68,7 +78,8 @@ def _record(
         report.drop(msg, where)
 
     if fields.text not in rec:
-        return fail(f"no '{fields.text}' field (set fields.text to the text column)")
+        what = "response" if fields.prompt else "text"
+        return fail(f"no '{fields.text}' field (set fields.text to the {what} column)")
     text = rec[fields.text]
     if not isinstance(text, str):
         return fail(f"field '{fields.text}' is {type(text).__name__}, not text")
@@ -79,6 +90,13 @@ def _record(
     if not text.strip():
         report.drop("empty text", where)
         return None
+    prompt = None
+    if fields.prompt:
+        if bad := [f for f in fields.prompt if not isinstance(rec.get(f, ""), (str, type(None)))]:
+            return fail(f"prompt field '{bad[0]}' is {type(rec[bad[0]]).__name__}, not text")
+        prompt = "\n\n".join(rec[f].strip() for f in fields.prompt if (rec.get(f) or "").strip())
+        if not prompt:
+            return fail(f"no prompt: none of the fields {', '.join(fields.prompt)} has text")
     doc_id = rec.get(fields.id) if fields.id else None
     sub = rec.get(fields.subdomain) if fields.subdomain else None
     report.kept += 1
@@ -87,6 +105,7 @@ def _record(
         text=text,
         domain=str(domain),
         subdomain=None if sub in (None, "") else str(sub),
+        prompt=prompt,
     )
 
 

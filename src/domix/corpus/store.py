@@ -1,6 +1,7 @@
 """The corpus artifact: one Parquet file of documents plus a manifest with its fingerprint.
 
     <dir>/corpus.parquet   id, text, domain, subdomain, split   (in input order)
+                           + prompt, in a prompt/response corpus (text is then the response)
     <dir>/manifest.json    name, fingerprint, split settings, summary per domain and sub-domain,
                            the read report (what was read, repaired, dropped and why)
 
@@ -35,6 +36,7 @@ SCHEMA = pa.schema(
         ("split", pa.string()),
     ]
 )
+RECORDS_SCHEMA = SCHEMA.append(pa.field("prompt", pa.string()))
 
 
 @dataclass
@@ -88,6 +90,7 @@ class Corpus:
         )
 
     name = property(lambda self: self.manifest["name"])
+    records = property(lambda self: bool(self.manifest.get("records")))  # prompt/response corpus
     fingerprint = property(lambda self: self.manifest["fingerprint"])
     num_docs = property(lambda self: self.manifest["num_docs"])
     parquet_path = property(lambda self: self.path / "corpus.parquet")
@@ -150,8 +153,12 @@ def write_corpus(
     split: SplitConfig | None = None,
     sources: dict[str, Any] | None = None,
     batch_rows: int = 4096,
+    records: bool = False,
 ) -> Corpus:
     """Validate, split and store documents as a corpus artifact (atomically: manifest last).
+
+    ``records``: a prompt/response corpus; every document carries its prompt (stored in a
+    ``prompt`` column and hashed into the fingerprint).
 
     Empty (whitespace-only) texts are dropped and counted; duplicate ids are an error. A domain with
     fewer than ``split.min_docs`` training or validation
@@ -165,7 +172,8 @@ def write_corpus(
     seen: set[str] = set()
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     raw_path = out_dir / ".raw.parquet"
-    with pq.ParquetWriter(raw_path, SCHEMA) as writer:
+    schema = RECORDS_SCHEMA if records else SCHEMA
+    with pq.ParquetWriter(raw_path, schema) as writer:
         rows: list[dict[str, Any]] = []
         for doc in documents:
             if not doc.text.strip():
@@ -180,20 +188,15 @@ def write_corpus(
             seen.add(doc.id)
             s = assign_split(doc.id, split.validation_fraction, split.test_fraction, split.salt)
             counts[doc.domain][s] += 1
-            rows.append(
-                {
-                    "id": doc.id,
-                    "text": doc.text,
-                    "domain": doc.domain,
-                    "subdomain": doc.subdomain,
-                    "split": s,
-                }
-            )
+            if records and doc.prompt is None:
+                raise CorpusError(f"document {doc.id!r} has no prompt, in a prompt/response corpus")
+            row = {"id": doc.id, "text": doc.text, "domain": doc.domain, "subdomain": doc.subdomain, "split": s}
+            rows.append(row | {"prompt": doc.prompt} if records else row)
             if len(rows) >= batch_rows:
-                writer.write_table(pa.Table.from_pylist(rows, schema=SCHEMA))
+                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
                 rows = []
         if rows:
-            writer.write_table(pa.Table.from_pylist(rows, schema=SCHEMA))
+            writer.write_table(pa.Table.from_pylist(rows, schema=schema))
     if not seen:
         raise CorpusError(f"corpus '{name}': no documents were read ({'; '.join(report.lines())})")
 
@@ -215,14 +218,16 @@ def write_corpus(
     final = out_dir / "corpus.parquet"
     hasher = io.Hasher()
     summary: dict[str, dict[str, Any]] = {}
-    with io.atomic_path(final) as tmp, pq.ParquetWriter(tmp, SCHEMA) as writer:
+    with io.atomic_path(final) as tmp, pq.ParquetWriter(tmp, schema) as writer:
         for batch in pq.ParquetFile(raw_path).iter_batches(batch_size=batch_rows):
             rows = [r for r in batch.to_pylist() if r["domain"] not in small]
             for r in rows:
                 hasher.update(r["id"], r["text"], r["domain"], r["subdomain"], r["split"])
+                if records:
+                    hasher.update(r["prompt"])
                 _count(summary, r)
             if rows:
-                writer.write_table(pa.Table.from_pylist(rows, schema=SCHEMA))
+                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
     raw_path.unlink()
     if not summary:
         raise CorpusError(f"corpus '{name}': every domain was too small to split")
@@ -236,7 +241,7 @@ def write_corpus(
         "summary": dict(sorted(summary.items())),
         "report": report.to_dict(),
         "sources": sources or {},
-    }
+    } | ({"records": True} if records else {})
     io.write_json(out_dir / "manifest.json", manifest)
     return Corpus(out_dir)
 

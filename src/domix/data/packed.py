@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from .. import io
 from ..corpus.store import Corpus
@@ -50,6 +51,11 @@ class PackedDomains:
         """Sequences as an int64 array [len(domain_ids), L + 1]."""
         starts = self.bounds[domain_ids] + np.asarray(seq_ids, dtype=np.int64) * self.context_length
         return self.tokens[starts[:, None] + np.arange(self.context_length + 1)].astype(np.int64)
+
+    def targets(self, batch_BT: torch.Tensor, domain_ids: np.ndarray, seq_ids: np.ndarray
+                ) -> tuple[torch.Tensor, None]:
+        """The targets of ``gather``'s rows: every next token (no mask, unlike records')."""
+        return batch_BT[:, 1:], None
 
     def sequences(self, domain: int) -> np.ndarray:
         """All sequences of one domain, [num_sequences[domain], L + 1] (for evaluation)."""

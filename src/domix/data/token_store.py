@@ -6,6 +6,10 @@
         meta.json      fingerprints, dtype, counts (written last: its presence means complete)
 
 Documents are stored without separators; packing adds the EOS token between documents.
+
+A prompt/response corpus (``corpus.records``) stores each record as its rendered prompt's tokens
+followed by its response's tokens (tokenized apart, so the boundary is a token boundary), plus
+``prompt_lengths.npy`` [num_docs]; the template is part of the folder's key.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from tqdm.auto import tqdm
 from .. import io
 from ..corpus.document import CorpusError
 from ..corpus.store import Corpus
-from ..tokenizer import Tokenizer
+from ..tokenizer import INSTRUCTION_TEMPLATE, Tokenizer, render_prompt
 
 
 class TokenStore:
@@ -38,6 +42,8 @@ class TokenStore:
             else np.zeros(0, self.meta["dtype"])
         )
         self.offsets = np.load(self.path / "offsets.npy", mmap_mode="r")
+        prompts = self.path / "prompt_lengths.npy"
+        self.prompt_lengths = np.load(prompts) if prompts.exists() else None  # records only
 
     corpus_fingerprint = property(lambda self: self.meta["corpus_fingerprint"])
     tokenizer_fingerprint = property(lambda self: self.meta["tokenizer_fingerprint"])
@@ -47,6 +53,8 @@ class TokenStore:
 
     @property
     def fingerprint(self) -> str:
+        if self.meta.get("template") is not None:
+            return io.fingerprint(self.corpus_fingerprint, self.tokenizer_fingerprint, self.meta["template"])
         return io.fingerprint(self.corpus_fingerprint, self.tokenizer_fingerprint)
 
     def doc_lengths(self) -> np.ndarray:
@@ -56,15 +64,23 @@ class TokenStore:
         return self.tokens[self.offsets[i] : self.offsets[i + 1]]
 
     @staticmethod
-    def location(corpus: Corpus, tokenizer: Tokenizer) -> Path:
-        return io.cache_dir() / "tokens" / f"{corpus.fingerprint[:16]}-{tokenizer.fingerprint[:16]}"
+    def location(corpus: Corpus, tokenizer: Tokenizer, template: str = INSTRUCTION_TEMPLATE) -> Path:
+        name = f"{corpus.fingerprint[:16]}-{tokenizer.fingerprint[:16]}"
+        return io.cache_dir() / "tokens" / (f"{name}-{io.fingerprint(template)[:8]}" if corpus.records else name)
 
     @classmethod
     def build(
-        cls, corpus: Corpus, tokenizer: Tokenizer, progress: bool = True, batch_docs: int = 2048
+        cls,
+        corpus: Corpus,
+        tokenizer: Tokenizer,
+        progress: bool = True,
+        batch_docs: int = 2048,
+        template: str = INSTRUCTION_TEMPLATE,
     ) -> TokenStore:
-        """Open the store for (corpus, tokenizer), tokenizing the corpus first if needed."""
-        out = cls.location(corpus, tokenizer)
+        """Open the store for (corpus, tokenizer), tokenizing the corpus first if needed.
+        ``template``: prompt/response corpora only, how a prompt is written (``render_prompt``)."""
+        render_prompt(template, "")  # a template without {prompt} fails before any work
+        out = cls.location(corpus, tokenizer, template)
         if (out / "meta.json").exists():
             store = cls(out)
             if store.corpus_fingerprint != corpus.fingerprint:
@@ -83,12 +99,17 @@ class TokenStore:
             disable=not progress,
             mininterval=1.0,
         )
+        columns = ["text", "domain", "subdomain"] + (["prompt"] if corpus.records else [])
+        prompt_lengths: list[int] = []
         with io.atomic_path(out / "tokens.bin") as tmp, open(tmp, "wb") as f:
-            for batch in corpus.iter_batches(
-                columns=["text", "domain", "subdomain"], batch_size=batch_docs
-            ):
+            for batch in corpus.iter_batches(columns=columns, batch_size=batch_docs):
                 texts, domains, subs = (batch.column(i).to_pylist() for i in range(3))
-                for ids, dom, sub in zip(tokenizer.encode_batch(texts), domains, subs):
+                encoded = tokenizer.encode_batch(texts)
+                if corpus.records:
+                    prompts = tokenizer.encode_batch([render_prompt(template, p) for p in batch.column(3).to_pylist()])
+                    prompt_lengths += [len(p) for p in prompts]
+                    encoded = [p + r for p, r in zip(prompts, encoded)]
+                for ids, dom, sub in zip(encoded, domains, subs):
                     arr = np.asarray(ids, dtype=dtype)
                     f.write(arr.tobytes())
                     offsets.append(offsets[-1] + len(arr))
@@ -97,6 +118,9 @@ class TokenStore:
         bar.close()
         with io.atomic_path(out / "offsets.npy") as tmp, open(tmp, "wb") as f:
             np.save(f, np.asarray(offsets, dtype=np.int64))
+        if corpus.records:
+            with io.atomic_path(out / "prompt_lengths.npy") as tmp, open(tmp, "wb") as f:
+                np.save(f, np.asarray(prompt_lengths, dtype=np.int64))
         io.write_json(
             out / "meta.json",
             {
@@ -108,6 +132,7 @@ class TokenStore:
                 "dtype": np.dtype(dtype).name,
                 "num_docs": len(offsets) - 1,
                 "num_tokens": offsets[-1],
+                "template": template if corpus.records else None,
             },
         )
         tokens = corpus.manifest.get("tokens", {})

@@ -34,6 +34,7 @@ import torch
 
 from ..balance.base import Domains, build_method
 from ..data.packed import PackedDomains
+from ..data.records import IGNORE
 from ..data.sampler import MixtureSampler
 from ..types import Mixture
 
@@ -62,8 +63,13 @@ class PackedSource:
         return cls(data.train, data.target, data.target_macro, data.domain_eval)
 
     def examples(self, dom_B: np.ndarray, seq_B: np.ndarray) -> list[dict[str, Any]]:
-        batch_BT = torch.from_numpy(self.packed.gather(dom_B, seq_B)[:, :-1])
-        return [{"input_ids": x, "labels": x, "domain": int(d)} for x, d in zip(batch_BT, dom_B)]
+        batch_BT = torch.from_numpy(self.packed.gather(dom_B, seq_B))
+        targets_BT, valid_BT = self.packed.targets(batch_BT, dom_B, seq_B)
+        if valid_BT is None:  # labels == input_ids: the model shifts them itself
+            return [{"input_ids": x, "labels": x, "domain": int(d)} for x, d in zip(batch_BT[:, :-1], dom_B)]
+        # prompt/response records: the model's shift drops labels[0], so labels[t] = target[t - 1]
+        labels_BT = torch.cat([torch.full_like(targets_BT[:, :1], IGNORE), targets_BT[:, :-1]], 1)
+        return [{"input_ids": x, "labels": y, "domain": int(d)} for x, y, d in zip(batch_BT[:, :-1], labels_BT, dom_B)]
 
 
 class ExampleSource:

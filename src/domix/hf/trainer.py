@@ -90,6 +90,7 @@ class _Loop:
         self.out_dir = Path(trainer.args.output_dir)
         self.metrics = self  # .log(step, kind, metrics) goes to Trainer.log
         self.step, self.batch_BT, self.loss_weights = 0, None, None
+        self.targets_BT = self.valid_BT = None
         self.wall_s = 0.0
 
     model = property(lambda self: self.hf.accelerator.unwrap_model(self.hf.model_wrapped))
@@ -132,12 +133,13 @@ class _Bridge(TrainerCallback):
         loop = self.loop
         dom_B, seq_B = loop.sampler.next(loop.cfg.batch_size)
         loop.batch_BT = batch_BT = torch.from_numpy(loop.train.gather(dom_B, seq_B))
+        loop.targets_BT, loop.valid_BT = loop.train.targets(batch_BT, dom_B, seq_B)
         dom = torch.from_numpy(dom_B)
         self.mixing.on_batch(loop, dom)
-        loss_BT = per_token_loss(model, batch_BT[:, :-1], batch_BT[:, 1:], loop.cfg.bf16)
-        loss = objective(loss_BT, dom, loop.loss_weights, loop.m)
+        loss_BT = per_token_loss(model, batch_BT[:, :-1], loop.targets_BT, loop.cfg.bf16)
+        loss = objective(loss_BT, dom, loop.loss_weights, loop.m, loop.valid_BT)
         self.mixing.on_loss(loop, loss_BT, dom)
-        sums, counts = domain_sums(loss_BT, dom, loop.m)
+        sums, counts = domain_sums(loss_BT, dom, loop.m, loop.valid_BT)
         self.sums += sums
         self.counts += counts
         self.objective += float(loss.detach())

@@ -42,6 +42,8 @@ class Loop(Protocol):
     distributed: bool
     context_length: int
     batch_BT: torch.Tensor | None  # the step's tokens [B, T+1]
+    targets_BT: torch.Tensor | None  # the step's targets [B, T]; IGNORE where not trained (records)
+    valid_BT: torch.Tensor | None  # which targets count; None = all (packed streams)
     loss_weights: torch.Tensor | None  # per-domain loss weights; None = token mean
 
     @property

@@ -1,5 +1,7 @@
 """Per-domain loss on fixed held-out sequences: macro average, token average, worst domain.
 
+On prompt/response records the loss is the responses' (``data/records.py``): held-out responses.
+
 The evaluation set is the validation split packed per domain with a fixed seed and a token cap
 per domain, so it is identical across runs, methods and training seeds.
 """
@@ -14,29 +16,34 @@ import torch
 import torch.nn.functional as F
 
 from ..data.packed import PackedDomains
+from ..data.records import IGNORE
 
 
 def per_token_loss(
     model: torch.nn.Module, inputs_BT: torch.Tensor, targets_BT: torch.Tensor, bf16: bool
 ) -> torch.Tensor:
-    """Cross-entropy of every target token in nats, [B, T], computed in fp32."""
+    """Cross-entropy of every target token in nats, [B, T], computed in fp32; 0 (and no gradient)
+    where the target is ``IGNORE`` (prompt and padding tokens of prompt/response records)."""
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         logits_BTV = model(input_ids=inputs_BT).logits
     B, T, V = logits_BTV.shape
     return F.cross_entropy(
-        logits_BTV.float().reshape(B * T, V), targets_BT.reshape(B * T), reduction="none"
+        logits_BTV.float().reshape(B * T, V), targets_BT.reshape(B * T), reduction="none",
+        ignore_index=IGNORE,
     ).view(B, T)
 
 
 def domain_sums(
-    loss_BT: torch.Tensor, dom_B: torch.Tensor, m: int
+    loss_BT: torch.Tensor, dom_B: torch.Tensor, m: int, valid_BT: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-domain sum of token losses and token counts, each [m]."""
+    """Per-domain sum of token losses and token counts, each [m] (``valid_BT``: the targets that
+    count, None = all)."""
     sums = torch.zeros(m, dtype=torch.float64).index_add_(
         0, dom_B, loss_BT.detach().sum(1).double()
     )
-    counts = torch.bincount(dom_B, minlength=m).double() * loss_BT.shape[1]
-    return sums, counts
+    if valid_BT is None:
+        return sums, torch.bincount(dom_B, minlength=m).double() * loss_BT.shape[1]
+    return sums, torch.zeros(m, dtype=torch.float64).index_add_(0, dom_B, valid_BT.sum(1).double())
 
 
 @dataclass
@@ -105,8 +112,9 @@ class Evaluator:
         for i in range(0, len(self.dom), self.batch_size):
             dom, seq = self.dom[i : i + self.batch_size], self.seq[i : i + self.batch_size]
             batch = torch.from_numpy(self.packed.gather(dom, seq))
-            loss_BT = per_token_loss(model, batch[:, :-1], batch[:, 1:], self.bf16)
-            s, c = domain_sums(loss_BT, torch.from_numpy(dom), m)
+            targets, valid = self.packed.targets(batch, dom, seq)
+            loss_BT = per_token_loss(model, batch[:, :-1], targets, self.bf16)
+            s, c = domain_sums(loss_BT, torch.from_numpy(dom), m, valid)
             sums += s
             counts += c
         if self.distributed:

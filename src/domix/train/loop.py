@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from .. import faults
 from ..config import Config, ConfigError
 from ..data.packed import PackedDomains
+from ..data.records import RecordDomains
 from ..data.sampler import MixtureSampler
 from . import checkpoint as ckpt
 from .callbacks import Callback, StepOutput
@@ -88,8 +89,17 @@ def optimizer_and_schedule(
     return optimizer, scheduler
 
 
-def objective(loss_BT: torch.Tensor, dom_B: torch.Tensor, loss_weights: torch.Tensor | None, m: int) -> torch.Tensor:
-    """Token mean, or sum_d w_d * (mean loss of domain d in the batch) with loss weights."""
+def objective(loss_BT: torch.Tensor, dom_B: torch.Tensor, loss_weights: torch.Tensor | None, m: int,
+              valid_BT: torch.Tensor | None = None) -> torch.Tensor:
+    """Token mean, or sum_d w_d * (mean token loss of domain d in the batch) with loss weights.
+    ``valid_BT``: the targets that count (prompt/response records: the responses'), None = all."""
+    if valid_BT is not None:
+        n_B = valid_BT.sum(1).to(loss_BT.dtype)
+        if loss_weights is None:
+            return loss_BT.sum() / n_B.sum().clamp(min=1)
+        sum_M = torch.zeros(m, dtype=loss_BT.dtype).index_add_(0, dom_B, loss_BT.sum(1))
+        n_M = torch.zeros(m, dtype=loss_BT.dtype).index_add_(0, dom_B, n_B).clamp(min=1)
+        return (loss_weights.to(loss_BT.dtype) * sum_M / n_M).sum()
     if loss_weights is None:
         return loss_BT.mean()
     count_M = torch.bincount(dom_B, minlength=m).clamp(min=1)
@@ -102,7 +112,7 @@ class Trainer:
         self,
         cfg: TrainConfig,
         model: torch.nn.Module,
-        train: PackedDomains,
+        train: PackedDomains | RecordDomains,
         sampler: MixtureSampler,
         out_dir: str | Path,
         evaluator: Evaluator | None = None,
@@ -133,6 +143,8 @@ class Trainer:
         self.step = 0
         self.last_eval: EvalResult | None = None
         self.batch_BT: torch.Tensor | None = None
+        self.targets_BT: torch.Tensor | None = None  # the step's targets [B, T] (IGNORE: not trained)
+        self.valid_BT: torch.Tensor | None = None  # which targets count; None: all (packed streams)
         self.wall_before = 0.0  # training seconds of earlier sessions of this run (resume)
         self._clock = time.perf_counter()
 
@@ -142,15 +154,16 @@ class Trainer:
         return self.wall_before + time.perf_counter() - self._clock
 
     def objective(self, loss_BT: torch.Tensor, dom_B: torch.Tensor) -> torch.Tensor:
-        return objective(loss_BT, dom_B, self.loss_weights, self.m)
+        return objective(loss_BT, dom_B, self.loss_weights, self.m, self.valid_BT)
 
     def train_step(self, dom_B: np.ndarray, seq_B: np.ndarray) -> StepOutput:
         batch_BT = torch.from_numpy(self.train.gather(dom_B, seq_B))
         self.batch_BT = batch_BT  # the step's tokens [B, T+1], for signals that need them (DoReMi)
+        self.targets_BT, self.valid_BT = self.train.targets(batch_BT, dom_B, seq_B)  # records: masked
         dom = torch.from_numpy(dom_B)
         for cb in self.callbacks:
             cb.on_batch(self, dom)
-        loss_BT = per_token_loss(self.forward_model, batch_BT[:, :-1], batch_BT[:, 1:], self.cfg.bf16)
+        loss_BT = per_token_loss(self.forward_model, batch_BT[:, :-1], self.targets_BT, self.cfg.bf16)
         loss = self.objective(loss_BT, dom)
         for cb in self.callbacks:
             cb.on_loss(self, loss_BT, dom)
@@ -163,7 +176,7 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        sums, counts = domain_sums(loss_BT, dom, self.m)
+        sums, counts = domain_sums(loss_BT, dom, self.m, self.valid_BT)
         if self.distributed:
             torch.distributed.all_reduce(sums)
             torch.distributed.all_reduce(counts)

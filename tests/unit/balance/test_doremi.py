@@ -68,7 +68,7 @@ def test_excess_loss_signal_clips_per_token_against_the_reference(tmp_path):
     sig = ExcessLoss(ExcessLossConfig(reference=str(tmp_path)), _domains(2), trainer)
     assert sig.ref is not trainer.model and not any(p.requires_grad for p in sig.ref.parameters())
     batch = torch.tensor([[0, 3, 3, 0], [1, 2, 1, 0]])
-    trainer.batch_BT = batch
+    trainer.batch_BT, trainer.targets_BT, trainer.valid_BT = batch, batch[:, 1:], None
     with torch.no_grad():
         ref_BT = torch.nn.functional.cross_entropy(ref_model(batch[:, :-1]).logits.transpose(1, 2),
                                                    batch[:, 1:], reduction="none")
@@ -82,6 +82,12 @@ def test_excess_loss_signal_clips_per_token_against_the_reference(tmp_path):
     sig.reset()
     sig.load_state_dict(state)
     assert np.allclose(sig.value(trainer)["excess"], [1.5, 0.25], atol=1e-6)
+    # prompt/response records: ignored targets add neither excess nor tokens
+    sig.reset()
+    trainer.targets_BT = batch[:, 1:].masked_fill(torch.tensor([[True, False, False], [False, False, True]]), -100)
+    trainer.valid_BT = trainer.targets_BT != -100
+    sig.on_loss(trainer, loss_BT * trainer.valid_BT, torch.tensor([0, 1]))
+    assert np.allclose(sig.value(trainer)["excess"], [0.5, 0.0], atol=1e-6) and np.allclose(sig.value(trainer)["tokens"], [2, 2])
     with pytest.raises(ConfigError, match="reference run"):
         ExcessLossConfig.from_dict({}, _path="mixing.signals.excess_loss")
 

@@ -63,7 +63,7 @@ def test_loss_weighted_objective(tmp_path, micro_config):
     from domix.train.loop import Trainer
 
     trainer = Trainer.__new__(Trainer)
-    trainer.m = 3
+    trainer.m, trainer.valid_BT = 3, None
     loss_BT = torch.tensor([[1.0, 3.0], [2.0, 2.0], [5.0, 7.0]])
     dom = torch.tensor([0, 0, 2])
     trainer.loss_weights = None

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 class Signal:
     Config: ClassVar[type[Config]] = Config
+    # handles a loss masked to part of each sequence (prompt/response records: the responses);
+    # the mixing callback refuses a signal without it on such data rather than misread it
+    masked_loss: ClassVar[bool] = False
 
     def __init__(self, config: Config, domains: Domains, trainer: Trainer) -> None:
         self.config, self.domains = config, domains

@@ -16,6 +16,7 @@ from . import SIGNALS, Signal
 
 @SIGNALS.register("eval_loss")
 class EvalLoss(Signal):
+    masked_loss = True  # the evaluator's losses are the responses'
     def value(self, trainer) -> Any:
         if trainer.domain_evaluator is None:
             raise RuntimeError("the eval_loss signal needs the trainer's domain_evaluator (see domix.run)")

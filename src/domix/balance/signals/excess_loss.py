@@ -64,6 +64,7 @@ def load_reference(reference: str | Path, like: torch.nn.Module) -> torch.nn.Mod
 @SIGNALS.register("excess_loss")
 class ExcessLoss(Signal):
     Config = ExcessLossConfig
+    masked_loss = True
 
     def __init__(self, config: ExcessLossConfig, domains, trainer) -> None:
         super().__init__(config, domains, trainer)
@@ -74,9 +75,9 @@ class ExcessLoss(Signal):
     def on_loss(self, trainer, loss_BT: torch.Tensor, dom_B: torch.Tensor) -> None:
         batch_BT = trainer.batch_BT
         with torch.no_grad():
-            ref_BT = per_token_loss(self.ref, batch_BT[:, :-1], batch_BT[:, 1:], trainer.cfg.bf16)
-        excess_BT = (loss_BT.detach().float() - ref_BT).clamp_(min=0.0)
-        sums, counts = domain_sums(excess_BT, dom_B, self.m)
+            ref_BT = per_token_loss(self.ref, batch_BT[:, :-1], trainer.targets_BT, trainer.cfg.bf16)
+        excess_BT = (loss_BT.detach().float() - ref_BT).clamp_(min=0.0)  # 0 where the target is ignored
+        sums, counts = domain_sums(excess_BT, dom_B, self.m, trainer.valid_BT)
         self.excess_M += sums
         self.tokens_M += counts
         self.extra["forward_passes"] += 1

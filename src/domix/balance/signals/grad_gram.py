@@ -184,6 +184,7 @@ class HeadSplit:
 @SIGNALS.register("domain_grad_gram")
 class DomainGradGram(Signal):
     Config = GradGramConfig
+    masked_loss = True  # an ignored target's logit gradient is 0, so its rows add nothing to a block
 
     def __init__(self, config: GradGramConfig, domains, trainer) -> None:
         super().__init__(config, domains, trainer)
