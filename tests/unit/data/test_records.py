@@ -6,29 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from domix.corpus import CorpusError, Fields, ReadReport, SplitConfig, read, write_corpus
+from domix.corpus import CorpusError, Fields, read
 from domix.data.domains import resolve_domains
 from domix.data.records import IGNORE, pack_records
 from domix.data.token_store import TokenStore
 from domix.tokenizer import INSTRUCTION_TEMPLATE, render_prompt
 from domix.train.loop import objective
+from support import RECORD_FIELDS, demo_records, records_corpus
 
-FIELDS = Fields(text="output", id=None, domain="category", prompt=["instruction", "input"])
+FIELDS = Fields(**RECORD_FIELDS)
 L = 64
-
-
-def demo_records(demo_corpus, per_domain=30):
-    """Instruction-style records from real demo text: continue a passage of a given domain."""
-    table = demo_corpus.read(["text", "domain"]).to_pylist()
-    out, seen = [], {}
-    for row in table:
-        if seen.setdefault(row["domain"], 0) >= per_domain:
-            continue
-        seen[row["domain"]] += 1
-        words = row["text"].split()
-        out.append({"instruction": f"Continue this {row['domain']} text.", "input": " ".join(words[:25]),
-                    "output": " ".join(words[25:45]) or "(nothing)", "category": row["domain"]})
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +23,8 @@ def records(tmp_path_factory, demo_corpus):
     recs = demo_records(demo_corpus)
     recs[0]["input"] = " ".join(["a long context"] * 200)  # a prompt longer than the context
     recs[1]["output"] = " ".join(["a long answer"] * 200)  # a response longer than the context
-    path = tmp_path_factory.mktemp("records") / "records.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
-    corpus = write_corpus(read("jsonl", path, FIELDS, ReadReport()), path.parent / "corpus", "records",
-                          ReadReport(), SplitConfig(validation_fraction=0.2), records=True)
-    return path, recs, corpus
+    folder = tmp_path_factory.mktemp("records")
+    return folder / "records.jsonl", recs, records_corpus(recs, folder)
 
 
 def test_records_are_read_with_their_prompt(records):
@@ -181,3 +165,20 @@ def test_methods_reading_losses_train_on_records(tmp_path, records, micro_config
     art = build_pipeline(method, cfg, tmp_path / method, {"steps": 2, "round_steps": 2} if method == "skillit" else {}).run()
     run = train(cfg.merge([f"out_dir={tmp_path / 'final'}", *art.train_with]))
     assert run.summary["steps"] == 4 and np.isfinite(run.eval.macro)
+
+
+def test_compare_piece_names_ignore_the_template_where_there_are_no_prompts(tmp_path, micro_config, records):
+    """Results files written before data.template existed keep their piece names (packed corpora)."""
+    from domix.compare.grid import Cell, cell_config
+    from domix.run import prepare_data
+
+    cell = Cell("stratified", "original", 0)
+    cfg = micro_config(tmp_path)
+    data = prepare_data(cfg)
+    name = cell_config(cell, cfg, data, {})[0]
+    assert cell_config(cell, cfg.merge(["data.template='Q: {prompt} A:'"]), data, {})[0] == name
+    assert cell_config(cell, cfg.merge(["train.lr=0.5"]), data, {})[0] != name
+    sft = records_run(micro_config, tmp_path, records[2])
+    sft_data = prepare_data(sft)
+    assert (cell_config(cell, sft.merge(["data.template='Q: {prompt} A:'"]), sft_data, {})[0]
+            != cell_config(cell, sft, sft_data, {})[0])  # on prompt/response data it matters
