@@ -149,11 +149,15 @@ def train_bpe(corpus: Corpus, vocab_size: int = 8192, min_frequency: int = 2) ->
         show_progress=False,
     )
 
-    def texts():
-        for batch in corpus.iter_batches(columns=["text", "split"]):
-            for text, split in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
+    def texts():  # a prompt/response corpus: its prompts too (the default template's words are in them)
+        columns = ["text", "split"] + (["prompt"] if corpus.records else [])
+        for batch in corpus.iter_batches(columns=columns):
+            rows = zip(*(batch.column(i).to_pylist() for i in range(len(columns))))
+            for text, split, *prompt in rows:
                 if split == "train":
-                    yield text
+                    yield from (*prompt, text)
+        if corpus.records:
+            yield INSTRUCTION_TEMPLATE
 
     tk.train_from_iterator(texts(), trainer=trainer)
     with io.atomic_path(out) as tmp:

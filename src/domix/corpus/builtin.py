@@ -41,7 +41,10 @@ BUILTIN: dict[str, tuple[str, ...]] = {
         "encyclopedia",
         "dictionary",
     ),
+    # prompt/response records, one task a domain (sources/instruct.py)
+    "instruct": ("instruct-qa", "instruct-math", "instruct-classify", "instruct-headline", "instruct-code"),
 }
+RECORDS = {"instruct"}  # built-in corpora of prompt/response records
 
 
 def require(module: str, extra: str) -> ModuleType:
@@ -103,6 +106,7 @@ def build_corpus(
             "sources": list(BUILTIN[name]),
             "max_docs_per_domain": max_docs_per_domain,
         },
+        records=name in RECORDS,
     )
     corpus.add_to_manifest(build_seconds={"read_and_write": round(time.perf_counter() - t0, 2)})
     if tokenize:

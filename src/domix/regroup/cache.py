@@ -106,8 +106,11 @@ class EmbeddingCache:
             print(f"embedding cache {self.path}: resuming at row {self.done_rows:,} of {self.num_rows:,}",
                   flush=True)
         with open(self.file, "r+b") as f:
-            for batch in corpus.iter_batches(["id", "text"], chunk_rows, start_row=self.done_rows):
+            columns = ["id", "text"] + (["prompt"] if corpus.records else [])
+            for batch in corpus.iter_batches(columns, chunk_rows, start_row=self.done_rows):
                 texts = batch.column(1).to_pylist()
+                if corpus.records:  # a prompt/response record is embedded whole: prompt, then response
+                    texts = [f"{p}\n\n{t}" for p, t in zip(batch.column(2).to_pylist(), texts)]
                 check_texts(texts, batch.column(0).to_pylist())
                 emb_BD = embedder.embed(texts).astype(np.float16)
                 if emb_BD.shape != (len(texts), self.dim):

@@ -40,6 +40,8 @@ class EmbedBatch:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         texts = batch["text"].tolist()
+        if "prompt" in batch:  # a prompt/response record is embedded whole, as by the local engine
+            texts = [f"{p}\n\n{t}" for p, t in zip(batch["prompt"].tolist(), texts)]
         check_texts(texts, batch["id"].tolist())
         emb_BD = self.embedder.embed(texts).astype(np.float16)
         return {"id": batch["id"], "split": batch["split"], "emb": emb_BD}
@@ -80,7 +82,8 @@ class RayEngine:
         embedder = cfg.embed.build()  # on the driver too: its fingerprint and dim, checks the model
         self.embedder_fingerprint, self.dim = embedder.fingerprint, embedder.dim
         del embedder
-        ds = ray.data.read_parquet(str(corpus.parquet_path), columns=["id", "text", "split"])
+        ds = ray.data.read_parquet(str(corpus.parquet_path),
+                                   columns=["id", "text", "split"] + (["prompt"] if corpus.records else []))
         self.embedded = ds.map_batches(
             EmbedBatch,
             fn_constructor_kwargs={"embed": cfg.embed.to_dict()},
