@@ -159,3 +159,74 @@ def test_sketch_gram_estimates_the_exact_gram():
     assert np.abs(np.mean(errors, axis=0)).max() / scale < 0.1
     sk.reset()
     assert sk.acc.abs().sum() == 0 and sk.counts.sum() == 0
+
+
+LLAMA = {"model_type": "llama", "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2,
+         "num_attention_heads": 2, "num_key_value_heads": 2, "max_position_embeddings": 32}
+
+
+@pytest.mark.parametrize("layer", ["model.layers.0.mlp.down_proj", "model.layers.1.self_attn.q_proj"])
+def test_a_named_inner_linear_layer_splits_like_explicit_per_domain_backward(layer):
+    from domix.balance.signals.grad_gram import split_layer
+
+    model = ModelConfig(hf_config=LLAMA, context_length=16).build(V, seed=0)
+    x, dom = _batch()
+    split = HeadSplit(split_layer(model, layer), m=4)
+    split.set_domains(dom)
+    _token_loss(model, x).mean().backward()
+    split.remove()
+    got_grad = dict(model.named_modules())[layer].weight.grad.clone()
+    ref = []
+    for d in range(4):
+        ref_model = copy.deepcopy(model)
+        ref_model.zero_grad()
+        loss_BT = _token_loss(ref_model, x)
+        (loss_BT[dom == d].sum() / loss_BT.numel()).backward()
+        ref.append(dict(ref_model.named_modules())[layer].weight.grad.clone())
+    for d in range(4):  # every domain's accumulated block is its own backward's gradient
+        assert torch.allclose(split.acc[d], ref[d], atol=1e-6, rtol=1e-4)
+    assert torch.allclose(got_grad, sum(ref), atol=1e-6, rtol=1e-4)  # the model's gradient is unchanged
+
+
+def test_a_classifier_layer_with_two_dimensional_input_splits_per_example():
+    from domix.balance.signals.grad_gram import split_layer
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    x, y = torch.randn(6, 8), torch.tensor([0, 1, 2, 0, 1, 2])
+    dom = torch.tensor([0, 0, 1, 3, 3, 3])
+    split = HeadSplit(split_layer(net, "2"), m=4)
+    split.set_domains(dom)
+    F.cross_entropy(net(x), y).backward()
+    split.remove()
+    for d in range(4):
+        ref = copy.deepcopy(net)
+        ref.zero_grad()
+        loss = F.cross_entropy(ref(x), y, reduction="none")
+        (loss[dom == d].sum() / len(y)).backward()
+        assert torch.allclose(split.acc[d], ref[2].weight.grad, atol=1e-7)
+
+
+def test_a_layer_that_is_not_linear_is_refused_with_the_model_linear_layers():
+    from domix.balance.signals.grad_gram import split_layer
+    from domix.config import ConfigError
+
+    model = _model(tie=False)  # GPT-2: its inner layers are Conv1D
+    with pytest.raises(ConfigError, match=r"transformer.h.0.mlp.c_fc: it is a Conv1D, not an nn.Linear\. "
+                                          r"The model's linear layers: lm_head"):
+        split_layer(model, "transformer.h.0.mlp.c_fc")
+    with pytest.raises(ConfigError, match="no such module.*linear layers: lm_head"):
+        split_layer(model, "transformer.h.9")
+    with pytest.raises(ConfigError, match="no output layer.*linear layers: 0, 2"):
+        split_layer(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU(), torch.nn.Linear(2, 2)), None)
+
+
+def test_rnb_trains_on_a_named_inner_layer(tmp_path, micro_config):
+    from domix.run import train
+
+    flow = "{" + ", ".join(f"{k}: {v}" for k, v in LLAMA.items()) + "}"
+    cfg = micro_config(tmp_path, steps=6, eval_every=6).merge(
+        [f"model.hf_config={flow}", "model.context_length=32", "mixing.method=rnb", "mixing.params.round_steps=3",
+         "mixing.signals.domain_grad_gram.layer=model.layers.1.mlp.down_proj"])
+    result = train(cfg)
+    assert result.summary["steps"] == 6 and not np.allclose(list(result.summary["mixture"].values()), 0.2)

@@ -1,5 +1,11 @@
 """``domain_grad_gram``: per-domain output-layer gradients from the normal backward pass (R&B).
 
+The layer is the model's output layer (the LM head) by default; ``layer: <module path>`` names any
+``nn.Linear`` of the model instead (e.g. ``classifier`` or ``model.layers.3.mlp.down_proj``), for
+any model whose loss splits per example: the algebra below holds for every linear layer, with H its
+input and E the gradient of its output. Its input may be [B, d] (a classifier), [B, T, d] or have
+more middle dimensions (flattened); the layer must run once per forward pass.
+
 For the LM head ``s = W h`` the weight gradient of a batch is ``dL/dW = E^T H`` with E = dL/dlogits
 [N, V] (softmax minus one-hot, scaled by the objective) and H the final hidden states [N, d]. The
 batch is sorted by domain, so ``E^T H = sum_i E_i^T H_i`` over contiguous per-domain blocks: the head's
@@ -54,6 +60,7 @@ class GradGramConfig(Config):
     rows: int = 1024  # sketch buckets over the vocabulary rows
     seed: int = 0
     self_terms: bool = False  # also sum each step's squared block norms (``sq``): one more pass per block
+    layer: str | None = None  # module path of the nn.Linear to split; None = the model's output layer
 
     def validate(self) -> None:
         if self.rows < 1:
@@ -78,7 +85,7 @@ class _SplitHead(torch.autograd.Function):
         grad_h = (e_BTV @ w_VD.to(dtype)).to(h_BTD.dtype) if ctx.needs_input_grad[0] else None
         # the per-domain blocks and their sum in fp32 (under bf16 autocast: one rounding, not m)
         grad_w = ctx.split.weight_grad(e_BTV.float(), h_BTD.float()).to(w_VD.dtype)
-        grad_b = e_BTV.sum((0, 1)).to(w_VD.dtype) if ctx.has_bias else None
+        grad_b = e_BTV.reshape(-1, e_BTV.shape[-1]).sum(0).to(w_VD.dtype) if ctx.has_bias else None
         return grad_h, grad_w, grad_b, None
 
 
@@ -135,6 +142,8 @@ class HeadSplit:
     def weight_grad(self, e_BTV: torch.Tensor, h_BTD: torch.Tensor) -> torch.Tensor:
         if self.segments is None:
             raise RuntimeError("HeadSplit.set_domains was not called before the backward pass")
+        B = e_BTV.shape[0]  # [B, d] (one row an example) and [B, ..., d] both become [B, T, d]
+        e_BTV, h_BTD = e_BTV.reshape(B, -1, e_BTV.shape[-1]), h_BTD.reshape(B, -1, h_BTD.shape[-1])
         if self.order is not None:
             e_BTV, h_BTD = e_BTV[self.order], h_BTD[self.order]
         T, (V, D) = e_BTV.shape[1], self.head.weight.shape
@@ -181,6 +190,25 @@ class HeadSplit:
             del self.head.forward
 
 
+def split_layer(model: torch.nn.Module, path: str | None) -> torch.nn.Linear:
+    """The nn.Linear at module path ``path`` (None: the output layer); a clear error otherwise, listing
+    the model's linear layers."""
+    if path is None and hasattr(model, "get_output_embeddings"):
+        layer, what = model.get_output_embeddings(), "the model's output layer"
+    else:
+        layer = dict(model.named_modules()).get(path) if path is not None else None
+        what = f"mixing.signals.domain_grad_gram.layer={path}"
+    if isinstance(layer, torch.nn.Linear):
+        return layer
+    linear = [n for n, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)]
+    shown = ", ".join(linear[:12]) + (f" ... ({len(linear)} in all)" if len(linear) > 12 else "")
+    reason = ("no such module" if layer is None and path is not None else
+              "the model has no output layer: name one with mixing.signals.domain_grad_gram.layer"
+              if layer is None else f"it is a {type(layer).__name__}, not an nn.Linear")
+    raise ConfigError(f"cannot split the gradient of {what}: {reason}. "
+                      f"The model's linear layers: {shown or 'none'}")
+
+
 @SIGNALS.register("domain_grad_gram")
 class DomainGradGram(Signal):
     Config = GradGramConfig
@@ -188,7 +216,7 @@ class DomainGradGram(Signal):
 
     def __init__(self, config: GradGramConfig, domains, trainer) -> None:
         super().__init__(config, domains, trainer)
-        head = trainer.model.get_output_embeddings()
+        head = split_layer(trainer.model, config.layer)
         self.split = HeadSplit(head, len(domains), config.mode, config.rows, config.seed, config.self_terms)
 
     def on_batch(self, trainer, dom_B: torch.Tensor) -> None:
