@@ -113,3 +113,29 @@ METHODS: Registry[type[MixingMethod]] = Registry("mixing method", package="domix
 def build_method(name: str, params: dict[str, Any] | None = None) -> MixingMethod:
     cls = METHODS.get(name)
     return cls(cls.Config.from_dict(params or {}, _path="mixing.params"))
+
+
+def nonfinite(obs: Observation) -> str | None:
+    """What in ``obs`` is NaN or infinite (a domain with no tokens may have a NaN loss), or None."""
+    tokens = np.asarray(obs.tokens, dtype=np.float64)
+    if not np.all(np.isfinite(tokens)) or np.any(tokens < 0):
+        return "tokens"
+    loss = np.asarray(obs.train_loss, dtype=np.float64)
+    if not np.all(np.isfinite(loss[tokens > 0])):
+        return "train_loss"
+    for name, value in obs.signals.items():
+        for key, arr in (value.items() if isinstance(value, dict) else [("", value)]):
+            a = np.asarray(arr)
+            if a.dtype.kind in "fc" and not np.all(np.isfinite(a)):
+                return f"{name}{'.' + key if key else ''}"
+    return None
+
+
+def update_or_hold(method: MixingMethod, current: Proposal, obs: Observation) -> tuple[Proposal, str | None]:
+    """``method.update(obs)``, unless ``obs`` holds a NaN or infinite value: then the method does not
+    see it (its state is untouched), the current proposal is held for another period, and the second
+    value names what was not finite (the caller counts and reports it)."""
+    bad = nonfinite(obs)
+    if bad is not None:
+        return current, bad
+    return method.update(obs), None

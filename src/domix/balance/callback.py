@@ -18,7 +18,7 @@ from ..config import ConfigError
 from ..train.callbacks import Callback, StepOutput
 from ..train.checkpoint import ResumeError
 from ..types import Mixture
-from .base import Domains, MixingMethod, Observation, Proposal
+from .base import Domains, MixingMethod, Observation, Proposal, update_or_hold
 from .signals import SIGNALS, Signal
 
 if TYPE_CHECKING:
@@ -78,7 +78,12 @@ class MixingCallback(Callback):
         train_loss = np.where(self.tokens > 0, self.loss_sum / np.maximum(self.tokens, 1), np.nan)
         values = {name: s.value(trainer) for name, s in self.signals.items()}
         obs = Observation(step, self.steps, self.tokens.copy(), train_loss, values)
-        self.proposal = self.method.update(obs)
+        self.proposal, bad = update_or_hold(self.method, self.proposal, obs)
+        if bad is not None:  # a NaN or inf never reaches the method: the mixture is held, counted
+            self.extra["held_nonfinite"] += 1
+            if trainer.rank == 0:
+                print(f"step {step}: {bad} of the mixing signal is NaN or infinite; {type(self.method).__name__} "
+                      f"did not update, the mixture is held ({self.extra['held_nonfinite']} so far)", flush=True)
         self.remaining = self.proposal.hold_steps
         self._apply(trainer, log=True)
         self._reset_round()
