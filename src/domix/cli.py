@@ -215,7 +215,7 @@ def train(
                        f"wrote {cfg.out_dir}/summary.json and metrics.jsonl")
             return
         result = run_train(cfg, resume=resume)
-    except (ConfigError, CorpusError, KeyError) as e:
+    except (ConfigError, CorpusError, KeyError, FloatingPointError) as e:
         _fail(e)
     if result.eval is not None:
         from .evaluate.table import loss_table

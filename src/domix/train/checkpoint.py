@@ -69,4 +69,12 @@ def remove_partial(folder: str | Path) -> list[Path]:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """The saved state; a file that is not a readable checkpoint is a ``ResumeError`` naming it."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises pickle, zip and runtime errors for damaged files
+        raise ResumeError(f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e)[:200]}). "
+                          "Move it away to resume from the one before it, or use a new out_dir.") from e
+    if not isinstance(state, dict) or "step" not in state and "model" not in state:
+        raise ResumeError(f"{path}: not a domix checkpoint (no step or model in it)")
+    return state

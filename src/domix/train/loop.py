@@ -165,6 +165,8 @@ class Trainer:
             cb.on_batch(self, dom)
         loss_BT = per_token_loss(self.forward_model, batch_BT[:, :-1], self.targets_BT, self.cfg.bf16)
         loss = self.objective(loss_BT, dom)
+        if not torch.isfinite(loss):  # stop before the model or optimizer sees it; checkpoints are intact
+            raise self._diverged(loss, loss_BT, dom_B)
         for cb in self.callbacks:
             cb.on_loss(self, loss_BT, dom)
         if not any(cb.backward(self, loss, loss_BT, dom) for cb in self.callbacks):
@@ -181,6 +183,14 @@ class Trainer:
             torch.distributed.all_reduce(sums)
             torch.distributed.all_reduce(counts)
         return StepOutput(loss.item(), sums, counts, float(grad_norm), lr)
+
+    def _diverged(self, loss: torch.Tensor, loss_BT: torch.Tensor, dom_B: np.ndarray) -> FloatingPointError:
+        bad = sorted({self.train.names[d] for d in dom_B[~torch.isfinite(loss_BT.detach()).all(1).numpy()]})
+        return FloatingPointError(
+            f"step {self.step + 1}: the training objective is {float(loss.detach())} (non-finite token losses in the domains "
+            f"{', '.join(bad) or 'none: the loss weights'}); the model was not updated at this step. The newest "
+            f"checkpoint in {ckpt.checkpoint_dir(self.out_dir)} is intact: resume from it with --resume and a "
+            "lower train.lr, or check the data")
 
     def fit(self, resume: bool = False) -> EvalResult | None:
         if resume:
