@@ -2,6 +2,8 @@
 
 from domix.corpus import build_corpus
 
+NEWS = "business, entertainment, politics, sports, tech"
+
 
 def test_instruct_records_have_a_prompt_and_a_response_per_task(domix_cache):
     corpus = build_corpus("instruct", max_docs_per_domain=25, tokenize=False, progress=False)
@@ -12,9 +14,10 @@ def test_instruct_records_have_a_prompt_and_a_response_per_task(domix_cache):
     assert all(r["prompt"].strip() and r["text"].strip() for r in rows)
     for r in by["classify"]:
         assert r["text"] == r["subdomain"] in {"business", "entertainment", "politics", "sports", "tech"}
-        assert r["prompt"].startswith("What is the topic of this news article?")
+        assert r["prompt"].endswith(f"Answer with one of: {NEWS}.")
     for r in by["headline"]:
         assert "\n" not in r["text"] and r["text"] not in r["prompt"]  # the title, not in the body
+        assert r["prompt"].endswith("Write a headline for this news article.")
     for r in by["code"]:
         signature = r["text"].splitlines()[0]
         assert signature.lstrip().startswith(("def ", "async def ")) and signature in r["prompt"]
