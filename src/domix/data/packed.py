@@ -63,6 +63,14 @@ class PackedDomains:
         return self.gather(np.full(n, domain), np.arange(n))
 
 
+def split_order(corpus: Corpus, domains: DomainSet, split: str, seed: int, salt: int) -> np.ndarray:
+    """The corpus rows of ``split`` that have a domain, by domain and in a seeded order within."""
+    in_split = np.asarray(corpus.read(["split"]).column(0).to_numpy(zero_copy_only=False) == split)
+    sel = np.flatnonzero(in_split & (domains.labels >= 0))
+    rng = np.random.default_rng([seed, salt])
+    return sel[np.lexsort((rng.random(len(sel)), domains.labels[sel]))]
+
+
 def pack(
     corpus: Corpus,
     store: TokenStore,
@@ -88,11 +96,8 @@ def pack(
     out.mkdir(parents=True, exist_ok=True)
     L = context_length
     m = len(domains)
-    in_split = np.asarray(corpus.read(["split"]).column(0).to_numpy(zero_copy_only=False) == split)
     labels = domains.labels
-    sel = np.flatnonzero(in_split & (labels >= 0))
-    rng = np.random.default_rng([seed, 0x9ACC])
-    order = sel[np.lexsort((rng.random(len(sel)), labels[sel]))]  # by domain, random within
+    order = split_order(corpus, domains, split, seed, 0x9ACC)
     lengths = store.doc_lengths()[order] + 1  # + EOS
     starts = np.searchsorted(labels[order], np.arange(m + 1))
     split_tokens = np.bincount(labels[order], weights=lengths, minlength=m).astype(np.int64)

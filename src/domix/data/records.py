@@ -30,6 +30,7 @@ import torch
 from .. import io
 from ..corpus.store import Corpus
 from .domains import DomainSet
+from .packed import split_order
 from .token_store import TokenStore
 
 IGNORE = -100  # a target the loss skips (torch's cross-entropy ignore_index)
@@ -94,11 +95,8 @@ def pack_records(
     if (out / "meta.json").exists():
         return RecordDomains(out)
     L, m = context_length, len(domains)
-    in_split = np.asarray(corpus.read(["split"]).column(0).to_numpy(zero_copy_only=False) == split)
     labels = domains.labels
-    sel = np.flatnonzero(in_split & (labels >= 0))
-    rng = np.random.default_rng([seed, 0x5EC0])
-    order = sel[np.lexsort((rng.random(len(sel)), labels[sel]))]  # by domain, random within
+    order = split_order(corpus, domains, split, seed, 0x5EC0)
     prompt = store.prompt_lengths[order]
     response = store.doc_lengths()[order] - prompt + 1  # + EOS
     split_tokens = np.bincount(labels[order], weights=response, minlength=m).astype(np.int64)

@@ -30,6 +30,19 @@ def _token_loss(model, x):
     return F.cross_entropy(logits.float().flatten(0, 1), x[:, 1:].flatten(), reduction="none").view(x.shape[0], -1)
 
 
+def _per_domain_grads(model, x, dom, layer_of, m=4):
+    """The weight gradient of ``layer_of(model)`` from one backward per domain of its share of the
+    token-mean objective (a fresh copy of the model each time)."""
+    out = []
+    for d in range(m):
+        ref_model = copy.deepcopy(model)
+        ref_model.zero_grad()
+        loss_BT = _token_loss(ref_model, x)
+        (loss_BT[dom == d].sum() / loss_BT.numel()).backward()
+        out.append(layer_of(ref_model).weight.grad.clone())
+    return out
+
+
 def _gram(vectors):
     flat = torch.stack([v.flatten() for v in vectors]).double()
     return (flat @ flat.t()).numpy()
@@ -46,13 +59,7 @@ def test_split_gram_equals_explicit_per_domain_backward(shares):
     _token_loss(model, x).mean().backward()
     split.remove()
     # reference: one backward per domain of that domain's share of the same objective
-    ref = []
-    for d in range(4):
-        ref_model = copy.deepcopy(model)
-        ref_model.zero_grad()
-        loss_BT = _token_loss(ref_model, x)
-        (loss_BT[dom == d].sum() / loss_BT.numel()).backward()
-        ref.append(ref_model.get_output_embeddings().weight.grad.clone())
+    ref = _per_domain_grads(model, x, dom, lambda mod: mod.get_output_embeddings())
     got, want = split.gram()["gram"], _gram(ref)
     assert np.abs(got - want).max() / np.abs(want).max() < 1e-5
     assert np.allclose(np.diag(got)[2], 0.0)  # the absent domain has no gradient
@@ -176,13 +183,7 @@ def test_a_named_inner_linear_layer_splits_like_explicit_per_domain_backward(lay
     _token_loss(model, x).mean().backward()
     split.remove()
     got_grad = dict(model.named_modules())[layer].weight.grad.clone()
-    ref = []
-    for d in range(4):
-        ref_model = copy.deepcopy(model)
-        ref_model.zero_grad()
-        loss_BT = _token_loss(ref_model, x)
-        (loss_BT[dom == d].sum() / loss_BT.numel()).backward()
-        ref.append(dict(ref_model.named_modules())[layer].weight.grad.clone())
+    ref = _per_domain_grads(model, x, dom, lambda mod: dict(mod.named_modules())[layer])
     for d in range(4):  # every domain's accumulated block is its own backward's gradient
         assert torch.allclose(split.acc[d], ref[d], atol=1e-6, rtol=1e-4)
     assert torch.allclose(got_grad, sum(ref), atol=1e-6, rtol=1e-4)  # the model's gradient is unchanged

