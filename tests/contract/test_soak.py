@@ -130,3 +130,21 @@ def test_a_nonfinite_observation_never_reaches_the_method_and_is_named():
     obs = Observation(50, 50, np.array([1024.0, 0, 1024, 1024]), np.array([4.0, np.nan, 4.0, 4.0]),
                       {"domain_grad_gram": gram})
     assert update_or_hold(method, first, obs)[1] is None and len(method.state_dict()["rounds"]) == 1
+
+
+def test_rnb_weights_do_not_depend_on_the_scale_of_the_gradients():
+    """R&B reads only G pbar's direction: gradients 1e+150 or 1e-150 times larger give the same mixture."""
+    runs = []
+    for factor in (1.0, 1e150, 1e-150):
+        rng = np.random.default_rng(1)
+        method = build_method("rnb")
+        proposal = method.start(_domains(4))
+        for u in range(5):
+            counts = rng.integers(1, 20, 4).astype(float)
+            gram = FAKES["domain_grad_gram"](4, rng, counts, False)
+            gram = {**gram, "gram": gram["gram"] * factor**2}
+            obs = Observation(50 * (u + 1), 50, counts * 128, 4 + rng.random(4), {"domain_grad_gram": gram})
+            proposal, _ = update_or_hold(method, proposal, obs)
+        runs.append(proposal.weights.weights)
+    assert np.allclose(runs[0], runs[1], rtol=1e-12) and np.allclose(runs[0], runs[2], rtol=1e-12)
+    assert not np.allclose(runs[0], 0.25)

@@ -117,13 +117,17 @@ class RnB(MixingMethod):
         present = counts > 0
         G = self._smooth(self._gram(sig, present, self.config.gram), present)
         v = G @ self.target
+        # the rule reads only G pbar's direction: computed from G / max|G|, it is the same for any scale
+        # of the gradients, without overflow (huge) or underflow to 0 (tiny) in the product and the norm
+        scale = float(np.abs(G).max()) if G.size else 0.0
+        u = (G / scale) @ self.target if 0.0 < scale < np.inf else v
         previous = self.weights
         info = {"absent_domains": float((~present).sum()), "gpbar_zero": 0.0}
-        norm = float(np.linalg.norm(v[present])) if present.any() else 0.0
+        norm = float(np.linalg.norm(u[present])) if present.any() else 0.0
         if norm == 0.0 or not np.isfinite(norm):
             info["gpbar_zero"] = 1.0
         else:
-            self.weights = self._next(v, norm, present)
+            self.weights = self._next(u, norm, present)
             self._current = Mixture(self.domains.names, self.weights)
         l1 = float(np.abs(self.weights - previous).sum())
         # both diagonals, whichever G used: their difference is the sampling-noise term tr(Cov_i) / n_i
