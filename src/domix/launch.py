@@ -12,6 +12,7 @@ the parent before the workers start. Under ``torchrun``, call ``train()`` direct
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import tempfile
@@ -26,15 +27,18 @@ from .run import RunConfig, prepare_data, train
 
 
 def _worker(rank: int, world: int, init_file: str, cfg: dict[str, Any], resume: bool, out: str, env: dict[str, str]) -> None:
+    faulthandler.enable()  # a native crash (SIGABRT, SIGSEGV) prints every thread's Python stack
     os.environ.update(env)
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
-    try:
-        result = train(RunConfig.from_dict(cfg), resume=resume)
-        summary = {**result.summary, "mixture_weights": result.mixture.weights.tolist(), "rank": rank}
-        Path(out, f"rank{rank}.json").write_text(json.dumps(summary))
-    finally:
-        dist.destroy_process_group()
+    result = train(RunConfig.from_dict(cfg), resume=resume)
+    summary = {**result.summary, "mixture_weights": result.mixture.weights.tolist(), "rank": rank}
+    Path(out, f"rank{rank}.json").write_text(json.dumps(summary))
+    # Tear down only once every rank is done talking. After an error nothing is torn down here: a
+    # peer may still wait in a collective, and destroying the group under it can abort the process
+    # before spawn has written this rank's traceback; the exception propagates as it is.
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 def launch(cfg: RunConfig, nproc: int, resume: bool = False) -> list[dict[str, Any]]:

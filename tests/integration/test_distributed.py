@@ -58,3 +58,14 @@ def test_two_ranks_compute_the_same_dograph_mixture_from_gathered_sketches(tmp_p
     # 4 probe steps x 2 sequences x 2 ranks per refresh, all of them in the one record
     mixing = json.loads((tmp_path / "ddp" / "mixing.json").read_text())
     assert [len(r["sample_unit"]) for r in mixing["diagnostics"]["refreshes"]] == [16, 16]
+
+
+@pytest.mark.distributed
+def test_an_error_on_the_ranks_reaches_the_caller_with_its_message(tmp_path, micro_config):
+    """A rank that raises does not tear its group down under its peers: spawn reports the traceback."""
+    from torch.multiprocessing import ProcessRaisedException
+
+    cfg = micro_config(tmp_path / "ddp", steps=3, batch_size=2, eval_every=3, checkpoint_every=3)
+    launch(cfg, nproc=2)
+    with pytest.raises(ProcessRaisedException, match="refusing to resume .* it was for 3 steps"):
+        launch(cfg.merge(["train.steps=5"]), nproc=2, resume=True)

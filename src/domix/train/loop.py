@@ -277,6 +277,8 @@ class Trainer:
                 for p in ckpt.remove_partial(folder):
                     print(f"removed {p}: a write the interrupted run did not finish", flush=True)
             ckpt.prune(self.out_dir, self.cfg.keep_checkpoints)
+        if self.distributed:  # no rank looks for the newest checkpoint while rank 0 still prunes
+            torch.distributed.barrier()
         path = ckpt.latest_checkpoint(self.out_dir)
         if path is None:
             if self.rank == 0:
