@@ -51,7 +51,7 @@ class MixingCallback(Callback):
         if records and (unready := sorted(n for n in self.method.signals if not SIGNALS.get(n).masked_loss)):
             raise ConfigError(f"mixing method '{type(self.method).__name__}' reads the signal(s) "
                               f"{', '.join(unready)}, which do not handle prompt/response records (a loss "
-                              "masked to the responses) yet; of the built-in methods, doge and dograph")
+                              "masked to the responses) yet (a signal says it does with masked_loss = True)")
         self.proposal = self.method.start(self.domains)
         self.remaining = self.proposal.hold_steps
         if self._pending is None:

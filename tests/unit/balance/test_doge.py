@@ -7,6 +7,7 @@ import torch
 
 from domix.balance.base import Domains, Observation, build_method
 from domix.balance.signals.grad_alignment import GradAlignment, GradAlignmentConfig
+from domix.data.records import IGNORE
 from domix.train.evaluate import per_token_loss
 from domix.train.models import ModelConfig
 
@@ -50,32 +51,45 @@ def test_absent_domain_keeps_its_weight_and_clip_bounds_the_step():
 
 
 class _Packed:
-    def __init__(self, data):  # data: [m, n, T + 1]
-        self.data = data
+    def __init__(self, data, masked=False):  # data: [m, n, T + 1]
+        self.data, self.masked = data, masked
         self.num_sequences = np.full(data.shape[0], data.shape[1])
 
     def gather(self, dom, seq):
         return self.data[dom, seq].numpy()
+
+    def targets(self, batch, dom, seq):  # records-like: a prompt of 2 + seq tokens, the rest the response
+        if not self.masked:
+            return batch[:, 1:], None
+        keep = torch.arange(T)[None] >= 2 + torch.as_tensor(seq)[:, None]
+        return batch[:, 1:].masked_fill(~keep, IGNORE), keep
 
 
 def _model():
     return ModelConfig(preset="micro", context_length=T).build(V, seed=0)
 
 
-def test_signal_gradients_match_explicit_per_domain_backward_and_the_objective():
+@pytest.mark.parametrize("masked", [False, True])
+def test_signal_gradients_match_explicit_per_domain_backward_and_the_objective(masked):
+    """masked: prompt/response records, every mean (per domain, validation) over the kept targets only."""
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, V, (6, T + 1), generator=g)
     dom = torch.tensor([0, 0, 1, 2, 2, 2])
+    y = x[:, 1:].clone()
+    valid = None
+    if masked:  # prompts of 1-6 tokens
+        valid = torch.arange(T)[None] >= torch.arange(1, 7)[:, None]
+        y = y.masked_fill(~valid, IGNORE)
     val = torch.randint(0, V, (3, 4, T + 1), generator=g)
     model = _model()
     ref = copy.deepcopy(model)
     trainer = SimpleNamespace(
         model=model, forward_model=model, distributed=False, loss_weights=torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64),
-        domain_evaluator=SimpleNamespace(packed=_Packed(val)), cfg=SimpleNamespace(batch_size=4, bf16=False),
-        scheduler=SimpleNamespace(get_last_lr=lambda: [1e-3]),
+        domain_evaluator=SimpleNamespace(packed=_Packed(val, masked)), cfg=SimpleNamespace(batch_size=4, bf16=False),
+        scheduler=SimpleNamespace(get_last_lr=lambda: [1e-3]), valid_BT=valid,
     )
     sig = GradAlignment(GradAlignmentConfig(val_batch_size=5), Domains(tuple("abc"), np.ones(3), np.array([0.2, 0.3, 0.5])), trainer)
-    loss_BT = per_token_loss(model, x[:, :-1], x[:, 1:], False)
+    loss_BT = per_token_loss(model, x[:, :-1], y, False)
     assert sig.backward(trainer, loss_BT.mean(), loss_BT, dom) is True
     out = sig.value(trainer)
     # reference: explicit per-domain backward passes on a copy, and the validation batch drawn the same way
@@ -86,12 +100,17 @@ def test_signal_gradients_match_explicit_per_domain_backward_and_the_objective()
         loss.backward()
         return torch.cat([p.grad.reshape(-1) for p in params]).double()
 
-    per_domain = [grad_of(per_token_loss(ref, x[dom == d][:, :-1], x[dom == d][:, 1:], False).mean()) for d in range(3)]
+    def mean_loss(inputs, targets):  # over the kept targets: cross-entropy's own ignore_index
+        logits = ref(input_ids=inputs).logits.float()
+        return torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+
+    per_domain = [grad_of(mean_loss(x[dom == d][:, :-1], y[dom == d])) for d in range(3)]
     vsampler = GradAlignment(GradAlignmentConfig(val_batch_size=5), Domains(tuple("abc"), np.ones(3), np.array([0.2, 0.3, 0.5])),
                              trainer).val_sampler
     dv, sv = vsampler.next(5)
     vb = val[dv, sv]
-    g_val = grad_of(per_token_loss(ref, vb[:, :-1], vb[:, 1:], False).mean())
+    yv, kept = _Packed(val, masked).targets(vb, dv, sv)
+    g_val = grad_of(mean_loss(vb[:, :-1], yv))
     want_align = np.array([float(gd @ g_val) for gd in per_domain])
     assert np.allclose(out["align"][0], want_align, rtol=1e-4)
     assert np.allclose(out["norm"][0], [float(gd.norm()) for gd in per_domain], rtol=1e-5)
@@ -100,6 +119,6 @@ def test_signal_gradients_match_explicit_per_domain_backward_and_the_objective()
     combined = sum(w * gd for w, gd in zip([0.5, 0.3, 0.2], per_domain))
     got = torch.cat([p.grad.reshape(-1) for p in model.parameters()]).double()
     assert torch.allclose(got, combined, rtol=1e-4, atol=1e-7)
-    assert sig.extra == {"backward_passes": 4, "forward_passes": 1, "eval_tokens": 5 * T}
+    assert sig.extra == {"backward_passes": 4, "forward_passes": 1, "eval_tokens": 5 * T if kept is None else int(kept.sum())}
     sig.reset()
     assert sig.value(trainer)["align"].shape == (0,)

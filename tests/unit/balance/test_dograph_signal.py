@@ -63,22 +63,33 @@ def test_model_gradient_is_unchanged_and_evaluation_is_not_sketched():
     assert len(sketch.out) == 1  # the no-grad forward was not sketched
 
 
-def test_validation_sketch_equals_the_projected_head_gradient_from_a_forward_pass():
+@pytest.mark.parametrize("masked", [False, True])
+def test_validation_sketch_equals_the_projected_head_gradient_from_a_forward_pass(masked):
     """sketch_eval (no backward) gives P1^T G_s P2 of scale x the sequence's summed token loss, the
-    same quantity the training sketch gives for a batch's token mean with scale 1 / (B T)."""
+    same quantity the training sketch gives for a batch's token mean with scale 1 / (B T); with
+    IGNORE targets (prompt/response records) the sum runs over the kept targets only."""
+    from domix.data.records import IGNORE
+
     model = ModelConfig(preset="micro", context_length=16).build(V, seed=0)
     model.eval()
     x = torch.randint(0, V, (5, 17), generator=torch.Generator().manual_seed(4))
+    y = x[:, 1:].clone()
+    if masked:  # a prompt of 3-7 tokens, then the response, then padding after position 13
+        for s in range(5):
+            y[s, : 3 + s] = IGNORE
+        y[:, 13:] = IGNORE
     sketch = HeadSketch(model.get_output_embeddings(), r1=6, r2=4, seed=3)
     scale = 1.0 / (8 * 16)
-    got = sketch.sketch_eval(model, x, scale, bf16=False, chunk=2)  # chunks of 2, 2, 1
+    got = sketch.sketch_eval(model, x, y, scale, bf16=False, chunk=2)  # chunks of 2, 2, 1
     assert got.shape == (5, 24) and sketch.flops > 0 and not sketch.out
     h = {}
     head = model.get_output_embeddings()
     handle = head.register_forward_hook(lambda m, i, o: h.update(h=i[0], o=o) or o.retain_grad())
     for s in range(5):
         model.zero_grad()
-        (_token_loss(model, x[s : s + 1]).sum() * scale).backward()
+        logits = model(input_ids=x[s : s + 1, :-1]).logits
+        loss = F.cross_entropy(logits.float()[0], y[s], reduction="sum", ignore_index=IGNORE)
+        (loss * scale).backward()
         G = h["o"].grad[0].t() @ h["h"][0].detach()
         want = (sketch.P1_VR.t() @ G @ sketch.P2_DR).flatten()
         assert torch.allclose(got[s], want, atol=1e-6, rtol=1e-4)

@@ -124,10 +124,20 @@ def test_training_on_records_masks_the_loss_and_reports_truncation(tmp_path, rec
     naive = [torch.nn.functional.cross_entropy(logits[i, a:b], batch[i, a + 1 : b + 1], reduction="sum")
              for i, (a, b) in enumerate(zip(lo, hi))]
     assert result.eval.loss[d] == pytest.approx(float(sum(naive)) / int((hi - lo).sum()), rel=1e-5)
-    # R&B's split gradient reads a masked loss correctly; DoGraph's signal does not yet: refused
-    assert train(records_run(micro_config, tmp_path, corpus, "rnb", "mixing.params.round_steps=3"), data=data).summary["steps"] == 6
-    with pytest.raises(ConfigError, match="prompt/response records"):
-        train(records_run(micro_config, tmp_path, corpus, "dograph"), data=data)
+    # the signal-reading methods train on records (their signals read the masked loss)
+    for method, *more in (("rnb", "mixing.params.round_steps=3"), ("doge",),
+                          ("dograph", "mixing.params.round_steps=3", "mixing.params.clusters=2")):
+        assert train(records_run(micro_config, tmp_path, corpus, method, *more), data=data).summary["steps"] == 6
+    # a signal that does not declare masked_loss is refused on records, before step 1
+    from domix.balance.signals import SIGNALS
+
+    signal = SIGNALS.get("grad_alignment")
+    signal.masked_loss = False
+    try:
+        with pytest.raises(ConfigError, match="prompt/response records"):
+            train(records_run(micro_config, tmp_path, corpus, "doge"), data=data)
+    finally:
+        signal.masked_loss = True
 
 
 def test_trainer_examples_of_records_carry_the_mask_as_labels(packed):

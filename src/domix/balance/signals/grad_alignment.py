@@ -2,7 +2,7 @@
 of a validation batch, every step (DoGE). This signal takes over the step's backward pass.
 
 For each domain i present in the batch, ``g_i`` is the gradient of the mean loss of domain i's
-tokens with respect to every trainable parameter (one backward pass each over the step's graph,
+target tokens (prompt/response records: its response tokens) with respect to every trainable parameter (one backward pass each over the step's graph,
 kept alive with ``retain_graph``, as in the DoGE authors' code). ``g_val`` is the gradient of the
 mean loss of a validation batch: ``val_batch_size`` sequences of the training domains' validation
 split (the fixed, capped set the evaluator uses), drawn with the target shares pbar
@@ -10,7 +10,9 @@ split (the fixed, capped set the evaluator uses), drawn with the target shares p
 
 The model's gradient is then written from the per-domain ones, ``.grad = sum_i w_i g_i`` with
 w = the loss weights in force (``Proposal.loss_weights``), or the token shares n_i / N without
-them: exactly the gradient of the step's objective, with no further backward pass.
+them (n_i: domain i's target tokens): exactly the gradient of the step's objective, with no
+further backward pass. The validation loss is likewise the mean over the validation batch's
+target tokens.
 
 ``value()`` returns, for each step of the hold, ``align`` = <g_i, g_val> [m], ``norm`` = ||g_i|| [m],
 ``present`` [m] (domains with tokens in the batch) and ``lr`` (the step's learning rate).
@@ -53,6 +55,7 @@ def flat_grad(loss: torch.Tensor, params: list[torch.Tensor], retain: bool) -> t
 @SIGNALS.register("grad_alignment")
 class GradAlignment(Signal):
     Config = GradAlignmentConfig
+    masked_loss = True  # per-domain and validation means over the target tokens only
 
     def __init__(self, config: GradAlignmentConfig, domains, trainer) -> None:
         super().__init__(config, domains, trainer)
@@ -76,13 +79,19 @@ class GradAlignment(Signal):
 
     def backward(self, trainer, loss, loss_BT, dom_B) -> bool:
         m = len(self.domains)
-        present = torch.bincount(dom_B, minlength=m) > 0
+        T = loss_BT.shape[1]
+        tokens_B = torch.full(dom_B.shape, float(T)) if trainer.valid_BT is None else trainer.valid_BT.sum(1).float()
+        tokens_M = torch.zeros(m, dtype=torch.float64).index_add_(0, dom_B, tokens_B.double())
+        present = tokens_M > 0
         ids = torch.nonzero(present).flatten().tolist()
-        tokens_M = torch.bincount(dom_B, minlength=m).double() * loss_BT.shape[1]
-        grads = [flat_grad(loss_BT[dom_B == d].mean(), self.params, retain=True) for d in ids]
+        # a domain's mean over its target tokens (ignored targets have loss 0)
+        grads = [flat_grad(loss_BT[dom_B == d].sum() / tokens_M[d].float(), self.params, retain=True) for d in ids]
         dom_v, seq_v = self.val_sampler.next(self.val_batch)
         batch = torch.from_numpy(self.val.gather(dom_v, seq_v))
-        val_loss = per_token_loss(trainer.forward_model, batch[:, :-1], batch[:, 1:], trainer.cfg.bf16).mean()
+        targets_v, valid_v = self.val.targets(batch, dom_v, seq_v)
+        val_BT = per_token_loss(trainer.forward_model, batch[:, :-1], targets_v, trainer.cfg.bf16)
+        val_tokens = val_BT.numel() if valid_v is None else int(valid_v.sum())
+        val_loss = val_BT.sum() / max(val_tokens, 1)
         g_val = flat_grad(val_loss, self.params, retain=False)
         G = torch.stack(grads)  # [k, P]
         w = tokens_M / tokens_M.sum() if trainer.loss_weights is None else trainer.loss_weights.double()
@@ -99,7 +108,7 @@ class GradAlignment(Signal):
                            "lr": float(trainer.scheduler.get_last_lr()[0]), "val_loss": float(val_loss.detach())})
         self.extra["backward_passes"] += len(ids) + 1
         self.extra["forward_passes"] += 1
-        self.extra["eval_tokens"] += int(batch.shape[0] * (batch.shape[1] - 1))
+        self.extra["eval_tokens"] += val_tokens
         return True
 
     def value(self, trainer) -> dict[str, Any]:

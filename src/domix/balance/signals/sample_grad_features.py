@@ -23,9 +23,10 @@ the gradient (the final layer), not the input embedding's.
 Validation sketches (``val_samples`` > 0, the default 32): when the value is read, the same sketch
 of ``val_samples`` validation sequences of the training domains (the evaluator's fixed validation
 split, drawn uniformly over the domains that have one by a seeded sampler) from one forward pass
-without gradients: E = softmax - one-hot per position, scaled as in training (divided by the
-training batch's sequence count and the positions), so a validation feature is on the scale of a
-training one. This is the target side of DoGraph's utility (the gradient the training mixture should
+without gradients: E = softmax - one-hot per target position, scaled as in training (divided by
+the training batch's target tokens: B x T for packed sequences, the response tokens for
+prompt/response records, whose other positions get E = 0 as in training), so a validation
+feature is on the scale of a training one. This is the target side of DoGraph's utility (the gradient the training mixture should
 match); it costs ``val_samples`` sequences of forward pass per read (``eval_tokens``).
 
 Settings (``mixing.signals.sample_grad_features``): ``r1``, ``r2``, ``max_samples``,
@@ -45,6 +46,7 @@ import numpy as np
 import torch
 
 from ...config import Config, ConfigError
+from ...data.records import IGNORE
 from ...data.sampler import MixtureSampler
 from . import SIGNALS, Signal, all_reduce_
 
@@ -103,19 +105,21 @@ class HeadSketch:
         return (a_QTR.transpose(1, 2) @ b_QTR).flatten(1)
 
     @torch.no_grad()
-    def sketch_eval(self, model: torch.nn.Module, batch_BT: torch.Tensor, scale: float, bf16: bool,
-                    chunk: int = 16) -> torch.Tensor:
+    def sketch_eval(self, model: torch.nn.Module, batch_BT: torch.Tensor, targets_BT: torch.Tensor,
+                    scale: float, bf16: bool, chunk: int = 16) -> torch.Tensor:
         """The sketch of each sequence's head gradient, from a forward pass only: E = (softmax -
-        one-hot) * ``scale`` at every position (the gradient of ``scale`` x the summed token loss)."""
+        one-hot) * ``scale`` at every target position, 0 where the target is ``IGNORE`` (the
+        gradient of ``scale`` x the summed token loss)."""
         head, kept, out = self._head, {}, []
         handle = head.register_forward_hook(lambda mod, inp, o: kept.update(h=inp[0]))
         try:
-            for x_BT in batch_BT.split(chunk):
+            for x_BT, y_BT in zip(batch_BT.split(chunk), targets_BT.split(chunk)):
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                     logits_BTV = model(input_ids=x_BT[:, :-1]).logits
+                keep_BT1 = (y_BT != IGNORE)[:, :, None]
                 e_BTV = torch.softmax(logits_BTV.float(), dim=-1)
-                e_BTV.scatter_add_(2, x_BT[:, 1:, None], torch.full(x_BT[:, 1:, None].shape, -1.0))
-                out.append(self.project(e_BTV.mul_(scale), kept["h"]))
+                e_BTV.scatter_add_(2, y_BT.clamp(min=0)[:, :, None], torch.full(keep_BT1.shape, -1.0))
+                out.append(self.project(e_BTV.mul_(keep_BT1 * scale), kept["h"]))
         finally:
             handle.remove()
         return torch.cat(out) if out else torch.zeros(0, self.P1_VR.shape[1] * self.P2_DR.shape[1])
@@ -127,18 +131,20 @@ class HeadSketch:
 @SIGNALS.register("sample_grad_features")
 class SampleGradFeatures(Signal):
     Config = SampleGradConfig
+    masked_loss = True  # an ignored target's dL/dlogits is 0 in training, and E is 0 there in validation
 
     def __init__(self, config: SampleGradConfig, domains, trainer) -> None:
         super().__init__(config, domains, trainer)
         self.sketch = HeadSketch(trainer.model.get_output_embeddings(), config.r1, config.r2, config.seed)
         self.dim = config.r1 * config.r2
-        self.batch_B = 0  # sequences of the last training batch: the scale of its dL/dlogits
+        self.batch_tokens = 0  # target tokens of the last training batch: the scale of its dL/dlogits
         self.val_sampler: MixtureSampler | None = None  # built on first use (the evaluator is set late)
         self._val_state: dict[str, Any] | None = None  # a resumed sampler state, until it is built
         self.reset()
 
     def on_batch(self, trainer, dom_B: torch.Tensor) -> None:
-        self.batch_B = len(dom_B)
+        valid = trainer.valid_BT  # records: the responses' targets; packed sequences: None (all)
+        self.batch_tokens = len(dom_B) * trainer.context_length if valid is None else int(valid.sum())
         room = self.config.max_samples - len(self.domains_seen)
         if room <= 0:
             return
@@ -177,7 +183,7 @@ class SampleGradFeatures(Signal):
     def _validation(self, trainer) -> tuple[torch.Tensor, torch.Tensor]:
         """Sketches of ``val_samples`` validation sequences (this rank's share), forward only."""
         evaluator = trainer.domain_evaluator
-        if self.config.val_samples == 0 or evaluator is None or self.batch_B == 0:
+        if self.config.val_samples == 0 or evaluator is None or self.batch_tokens == 0:
             return torch.zeros(0, self.dim), torch.zeros(0, dtype=torch.long)
         packed = evaluator.packed
         if self.val_sampler is None:
@@ -190,19 +196,19 @@ class SampleGradFeatures(Signal):
                 self.val_sampler.load_state_dict(self._val_state)
         dom_v, seq_v = self.val_sampler.next(self.config.val_samples)
         batch = torch.from_numpy(packed.gather(dom_v, seq_v))
-        T = batch.shape[1] - 1
+        targets, valid = packed.targets(batch, dom_v, seq_v)
         flops = self.sketch.flops
         model = trainer.model
         was_training = model.training
         model.eval()
         try:
-            feats = self.sketch.sketch_eval(model, batch, 1.0 / (self.batch_B * T), trainer.cfg.bf16)
+            feats = self.sketch.sketch_eval(model, batch, targets, 1.0 / self.batch_tokens, trainer.cfg.bf16)
         finally:
             model.train(was_training)
         self.extra["sketch_flops"] += self.sketch.flops - flops
         self.sketch.flops = flops
         self.extra["val_samples"] += len(dom_v)
-        self.extra["eval_tokens"] += len(dom_v) * T
+        self.extra["eval_tokens"] += targets.numel() if valid is None else int(valid.sum())
         return feats, torch.from_numpy(np.asarray(dom_v, dtype=np.int64))
 
     def reset(self) -> None:
@@ -214,13 +220,13 @@ class SampleGradFeatures(Signal):
 
     def state_dict(self) -> dict[str, Any]:
         feats, dom = self._local()
-        return {"features": feats.clone(), "domains": dom.clone(), "batch_B": self.batch_B,
+        return {"features": feats.clone(), "domains": dom.clone(), "batch_tokens": self.batch_tokens,
                 "val_sampler": None if self.val_sampler is None else self.val_sampler.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.features = [state["features"].clone()] if len(state["domains"]) else []
         self.domains_seen = [int(d) for d in state["domains"]]
-        self.batch_B = int(state.get("batch_B", 0))
+        self.batch_tokens = int(state.get("batch_tokens", 0))
         self._val_state = state.get("val_sampler")  # applied when the sampler is built
         if self.val_sampler is not None and self._val_state is not None:
             self.val_sampler.load_state_dict(self._val_state)
