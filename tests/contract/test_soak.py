@@ -43,6 +43,18 @@ def _poison(value, rng, bad):
     return a
 
 
+# each method's own floor on every weight, where it promises one (aioli, doge, skillit: none; DoGraph's
+# min_weight bounds clusters of samples, not domains); checked after every update
+FLOORS = {
+    "doremi": lambda method, m: method.config.smoothing / m,  # alpha = (1 - c) alpha' + c / m
+    "odm": lambda method, m: method.eps,  # pi = (1 - m eps_t) q + eps_t
+    "rnb": lambda method, m: min(method.config.min_weight, 1 / m),  # a step towards a floored softmax
+    # once it forecasts: rho >= min(min_prob, 1/(2m)) before its renormalisation (a sum of at most
+    # 1.5), and the weights are 0.9 p_avg + 0.1 rho (p_avg starts at the prior, which has no floor)
+    "ado": lambda method, m: 0.0 if method.params is None else 0.1 * min(method.config.min_prob, 0.5 / m) / 1.5,
+}
+
+
 def soak(name, scenario, m, updates, seed=0):
     rng = np.random.default_rng(seed)
     params = {"round_steps": 20 * m, "sweeps": 1, "probe_steps": 1} if name == "aioli" and m > 50 else FAKE_PARAMS.get(name)
@@ -73,6 +85,8 @@ def soak(name, scenario, m, updates, seed=0):
         w = proposal.weights.weights
         assert w.shape == (m,) and np.all(np.isfinite(w)), (name, scenario, u, w)
         assert abs(w.sum() - 1.0) < 1e-9 and np.all(w >= 0), (name, scenario, u, w)
+        if name in FLOORS:
+            assert w.min() >= FLOORS[name](method, m) * (1 - 1e-9), (name, scenario, u, w.min())
         if proposal.loss_weights is not None:
             lw = np.asarray(proposal.loss_weights)
             assert np.all(np.isfinite(lw)) and abs(lw.sum() - 1.0) < 1e-9, (name, scenario, u, lw)
