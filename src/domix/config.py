@@ -76,11 +76,22 @@ class Config:
                     if not isinstance(node[p], dict):
                         raise ConfigError(f"override '{item}': '{p}' is not a section")
                 node = node[p]
-            node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+            node[parts[-1]] = _parse_value(raw)
         return type(self).from_dict(data)
 
     def validate(self) -> None:
         """Hook for cross-field checks; raise ConfigError with what to fix."""
+
+
+def _parse_value(raw: str) -> Any:
+    """An override's value as YAML (numbers, lists, null...); text that is not valid YAML (``Q: {prompt}
+    A:``) is taken as the string it is, which is the only thing it can mean."""
+    if not raw.strip():
+        return ""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
 
 
 def _join(path: str, key: Any) -> str:

@@ -53,6 +53,11 @@ def test_merge_dotlist_parses_yaml_values_and_stays_strict():
         Outer().merge(["inner.nope=1"])
     with pytest.raises(ConfigError, match="must look like"):
         Outer().merge(["inner.lr"])
+    # text that is not valid YAML is the string typed (a prompt template); YAML of another type is a
+    # type error, not a traceback
+    assert Outer().merge(["inner.name=Q: {prompt} A:"]).inner.name == "Q: {prompt} A:"
+    with pytest.raises(ConfigError, match="inner.name: expected a string"):
+        Outer().merge(["inner.name=a: b"])
 
 
 def test_round_trip_and_yaml_errors(tmp_path):
