@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import heapq
 import importlib
+import inspect
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -89,7 +91,14 @@ def build_corpus(
     full = corpus_name(name, max_docs_per_domain)
     out = Path(out_dir) if out_dir else io.cache_dir() / "corpora" / full
     if (out / "manifest.json").exists() and not force:
-        return Corpus(out)
+        corpus = Corpus(out)
+        built_by = corpus.manifest.get("sources", {}).get("code")
+        if built_by is not None and built_by != source_fingerprint(name):
+            cap = "" if max_docs_per_domain is None else f" --max-docs-per-domain {max_docs_per_domain}"
+            warnings.warn(f"the cached built-in corpus '{full}' ({out}) was built by other source code than "
+                          f"this domix's (corpus/sources/ changed since): `domix corpus build {name}{cap} "
+                          "--force` rebuilds it", stacklevel=2)
+        return corpus
     report = ReadReport()
     t0 = time.perf_counter()
     docs = _stream(BUILTIN[name], report, progress)
@@ -105,6 +114,7 @@ def build_corpus(
             "builtin": name,
             "sources": list(BUILTIN[name]),
             "max_docs_per_domain": max_docs_per_domain,
+            "code": source_fingerprint(name),
         },
         records=name in RECORDS,
     )
@@ -122,6 +132,13 @@ def build_corpus(
             }
         )
     return corpus
+
+
+def source_fingerprint(name: str) -> str:
+    """A hash of the source files that build a built-in corpus: a cached build made by other code is
+    reported (not rebuilt on its own: a rebuild costs minutes and starts dependent runs over)."""
+    files = sorted({inspect.getsourcefile(SOURCES.get(src)) for src in BUILTIN[name]})
+    return io.fingerprint(*(Path(f).read_bytes() for f in files))
 
 
 def _stream(sources: tuple[str, ...], report: ReadReport, progress: bool) -> Iterator[Document]:

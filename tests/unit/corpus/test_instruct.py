@@ -24,3 +24,20 @@ def test_instruct_records_have_a_prompt_and_a_response_per_task(domix_cache):
         assert 3 <= len(r["text"].splitlines()) <= 40
     assert all(r["prompt"].startswith("Solve this problem.") and "Answer:" in r["text"] for r in by["math"])
     assert all(r["subdomain"].count("/") == 1 for r in by["qa"])  # language/topic
+
+
+def test_a_cached_built_in_corpus_built_by_other_source_code_is_reported(domix_cache, demo_corpus, monkeypatch):
+    import warnings
+
+    import pytest
+
+    from domix.corpus import builtin
+
+    assert demo_corpus.manifest["sources"]["code"] == builtin.source_fingerprint("demo")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        builtin.build_corpus("demo", max_docs_per_domain=120, progress=False)  # same code: silent
+    monkeypatch.setattr(builtin, "source_fingerprint", lambda name: "other")
+    with pytest.warns(UserWarning, match=r"other source code .*`domix corpus build demo --max-docs-per-domain 120 --force"):
+        again = builtin.build_corpus("demo", max_docs_per_domain=120, progress=False)
+    assert again.fingerprint == demo_corpus.fingerprint  # reported, not rebuilt
