@@ -2,8 +2,9 @@
 of a validation batch, every step (DoGE). This signal takes over the step's backward pass.
 
 For each domain i present in the batch, ``g_i`` is the gradient of the mean loss of domain i's
-target tokens (prompt/response records: its response tokens) with respect to every trainable parameter (one backward pass each over the step's graph,
-kept alive with ``retain_graph``, as in the DoGE authors' code). ``g_val`` is the gradient of the
+target tokens (prompt/response records: its response tokens) with respect to every trainable
+parameter (one backward pass each over the step's graph, kept alive with ``retain_graph``, as in
+the DoGE authors' code). ``g_val`` is the gradient of the
 mean loss of a validation batch: ``val_batch_size`` sequences of the training domains' validation
 split (the fixed, capped set the evaluator uses), drawn with the target shares pbar
 (``Domains.target``) by a seeded ``MixtureSampler`` of its own (one extra forward and backward).
@@ -33,7 +34,7 @@ import torch
 
 from ...config import Config, ConfigError
 from ...data.sampler import MixtureSampler
-from ...train.evaluate import per_token_loss
+from ...train.evaluate import domain_sums, per_token_loss
 from . import SIGNALS, Signal
 
 
@@ -79,9 +80,7 @@ class GradAlignment(Signal):
 
     def backward(self, trainer, loss, loss_BT, dom_B) -> bool:
         m = len(self.domains)
-        T = loss_BT.shape[1]
-        tokens_B = torch.full(dom_B.shape, float(T)) if trainer.valid_BT is None else trainer.valid_BT.sum(1).float()
-        tokens_M = torch.zeros(m, dtype=torch.float64).index_add_(0, dom_B, tokens_B.double())
+        _, tokens_M = domain_sums(loss_BT, dom_B, m, trainer.valid_BT)  # target tokens per domain
         present = tokens_M > 0
         ids = torch.nonzero(present).flatten().tolist()
         # a domain's mean over its target tokens (ignored targets have loss 0)

@@ -26,8 +26,8 @@ split, drawn uniformly over the domains that have one by a seeded sampler) from 
 without gradients: E = softmax - one-hot per target position, scaled as in training (divided by
 the training batch's target tokens: B x T for packed sequences, the response tokens for
 prompt/response records, whose other positions get E = 0 as in training), so a validation
-feature is on the scale of a training one. This is the target side of DoGraph's utility (the gradient the training mixture should
-match); it costs ``val_samples`` sequences of forward pass per read (``eval_tokens``).
+feature is on the scale of a training one. This is the target side of DoGraph's utility (the
+gradient the training mixture should match); it costs ``val_samples`` sequences of forward pass per read (``eval_tokens``).
 
 Settings (``mixing.signals.sample_grad_features``): ``r1``, ``r2``, ``max_samples``,
 ``val_samples``, ``seed``. ``value()``: ``{"features": [n, r1*r2] float32, "domains": [n]
