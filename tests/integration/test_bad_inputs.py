@@ -3,6 +3,8 @@ where, or a counted skip, and loses nothing. Rows tested elsewhere are named in 
 
 import errno
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -92,6 +94,36 @@ def test_a_disk_full_write_leaves_the_old_file_and_no_temporary(tmp_path, monkey
         io.write_json(target, {"macro": 3.9})
     monkeypatch.undo()
     assert json.loads(target.read_text()) == {"macro": 4.2} and [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 1 MiB tmpfs, for writes that really run out of space (needs root; CI runs as root)."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_a_token_file_larger_than_the_free_disk_is_an_oserror_not_a_bus_error(full_disk):
+    # a sparse w+ memmap dies of SIGBUS on its first unbacked page: run it in a child process, so a
+    # regression fails this test instead of killing the test session (as it did CI's once)
+    code = f"""
+import numpy as np, pathlib
+from domix import io
+try:
+    with io.atomic_path(pathlib.Path({str(full_disk)!r}) / "tokens.bin") as tmp:
+        rows = io.reserved_memmap(tmp, np.uint16, (2 << 20,))
+        rows[:] = 7
+except OSError as e:
+    print(e)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "cannot reserve 4.0 MiB for" in out.stdout and "No space left on device" in out.stdout
+    assert list(full_disk.iterdir()) == []  # no temporary left behind
 
 
 class _Poison(Callback):

@@ -2,6 +2,7 @@
 prompt/response records with its own tokenizer and chat template (~40 s: loading dequantizes it)."""
 
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -38,6 +39,7 @@ def test_fine_tunes_smollm2_on_records_with_its_chat_template(tmp_path, demo_cor
     # the pretrained weights were loaded: its loss on held-out responses is far below a random
     # model's (ln 49152 = 10.8 nats); two steps at lr 1e-5 barely move it
     assert result.eval.macro < 0.6 * math.log(49152)
+    shutil.rmtree(tmp_path / "run" / "checkpoints")  # 1.6 GB (weights and Adam's moments)
 
 
 def test_packaged_and_local_pretrained_names_are_checked(tmp_path):

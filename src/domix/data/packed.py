@@ -120,7 +120,7 @@ def pack(
     bounds = np.concatenate([[0], np.cumsum(padded)]).astype(np.int64)
     dtype = store.tokens.dtype
     with io.atomic_path(out / "tokens.bin") as tmp:
-        buf = np.memmap(tmp, dtype=dtype, mode="w+", shape=(max(int(bounds[-1]), 1),))
+        buf = io.reserved_memmap(tmp, dtype, (max(int(bounds[-1]), 1),))
         for d in range(m):
             _write_domain(buf, bounds[d], bounds[d + 1], store, order[starts[d] : starts[d + 1]])
         buf.flush()

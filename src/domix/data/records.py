@@ -113,7 +113,7 @@ def pack_records(
     bounds = np.concatenate([[0], np.cumsum(np.bincount(labels[order], minlength=m))]).astype(np.int64)
     out.mkdir(parents=True, exist_ok=True)
     with io.atomic_path(out / "tokens.bin") as tmp:
-        rows = np.memmap(tmp, dtype=store.tokens.dtype, mode="w+", shape=(max(len(order), 1), L + 1))
+        rows = io.reserved_memmap(tmp, store.tokens.dtype, (max(len(order), 1), L + 1))
         rows[:] = store.eos_id
         for r, (doc, p, kp, kr) in enumerate(zip(order, prompt, kept_prompt, kept_response)):
             toks = store.doc(int(doc))
