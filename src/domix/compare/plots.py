@@ -13,12 +13,13 @@ import numpy as np
 from .. import io
 from ..evaluate.plots import plot_loss_curves, plot_mixtures, pyplot, save_figure
 from .grid import Comparison
-from .table import group_results
+from .table import REFERENCE, Group, group_results
 
 
 def plot_curves(cmp: Comparison, out: Path) -> Path:
     """One panel per domain set; per method the mean macro validation loss over seeds, shaded
-    between the best and worst seed."""
+    between the best and worst seed; the reference (stratified on the original domains) is dashed
+    on the other panels."""
     plt = pyplot()
     groups = group_results(cmp.results)
     layers = list(dict.fromkeys(g.split(" / ")[1] for g in groups))
@@ -27,14 +28,14 @@ def plot_curves(cmp: Comparison, out: Path) -> Path:
     for ax, layer in zip(axes.flat, layers):
         for label, g in groups.items():
             method, lay = label.split(" / ")
-            if lay != layer:
-                continue
-            curves = [dict(r.curve()) for r in g.runs.values()]
-            steps = sorted(set.intersection(*(set(c) for c in curves)))
-            y = np.array([[c[s] for s in steps] for c in curves])
-            ax.plot(steps, y.mean(0), marker=".", color=colors[method], label=f"{method} (n={len(curves)})")
-            if len(curves) > 1:
-                ax.fill_between(steps, y.min(0), y.max(0), color=colors[method], alpha=0.15)
+            if lay == layer:
+                steps, y = _seed_curves(g)
+                ax.plot(steps, y.mean(0), marker=".", color=colors[method], label=f"{method} (n={len(y)})")
+                if len(y) > 1:
+                    ax.fill_between(steps, y.min(0), y.max(0), color=colors[method], alpha=0.15)
+            elif label == REFERENCE:  # what every other domain set is measured against
+                steps, y = _seed_curves(g)
+                ax.plot(steps, y.mean(0), ls="--", color="0.45", label=f"{label} (n={len(y)}), the reference")
         ax.set_title(f"trained on {layer} domains")
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
@@ -46,6 +47,13 @@ def plot_curves(cmp: Comparison, out: Path) -> Path:
         axes.flat[0].set_ylim(lo - 0.05 * (hi - lo) - 1e-3, hi + 0.05 * (hi - lo) + 1e-3)
     fig.suptitle(f"corpus '{cmp.config.corpus}', {cmp.config.tokens:,} tokens per run; band: range over seeds")
     return save_figure(fig, out)
+
+
+def _seed_curves(g: Group) -> tuple[list[int], np.ndarray]:
+    """The evaluation steps every seed of a cell has, and its macro losses there [seeds, steps]."""
+    curves = [dict(r.curve()) for r in g.runs.values()]
+    steps = sorted(set.intersection(*(set(c) for c in curves)))
+    return steps, np.array([[c[s] for s in steps] for c in curves])
 
 
 def plot_domain_curves(cmp: Comparison, out: Path) -> Path | None:
