@@ -60,8 +60,9 @@ def reserved_memmap(path: Path, dtype: Any, shape: tuple[int, ...]) -> np.memmap
     """
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        os.posix_fallocate(fd, 0, max(nbytes, 1))
+    try:  # macOS has no posix_fallocate: a sparse file there, as np.memmap's own w+ makes
+        reserve = getattr(os, "posix_fallocate", lambda fd, offset, n: os.ftruncate(fd, offset + n))
+        reserve(fd, 0, max(nbytes, 1))
     except OSError as e:
         raise OSError(e.errno, f"cannot reserve {nbytes / 2**20:.1f} MiB for {path}: {e.strerror}") from e
     finally:
