@@ -38,7 +38,7 @@ def comparison(tmp_path_factory, demo_corpus):
     out = tmp_path_factory.mktemp("compare")
     cfg = CompareConfig(corpus="demo", max_docs_per_domain=120, tokens=STEPS * 4 * 64, seeds=[0, 1], k=4,
                         methods=["stratified", "proportional@original", "rnb", "doremi@original"],
-                        params={"rnb": {"round_steps": 2}}, run=MICRO)
+                        params={"rnb": {"round_steps": 2}}, run=MICRO, regroup=["embed.precision=fp32"])
     with pytest.raises(KeyboardInterrupt):
         run_compare(cfg, out, progress=False, callbacks=[InterruptRun(nth=2, at=5)])
     finished_first = {p.name for p in (out / "runs").iterdir() if (p / "summary.json").exists()}
@@ -60,6 +60,7 @@ def test_grid_runs_every_method_domain_set_and_seed(comparison):
         assert list(r.summary["eval"]["per_domain"]) == ["code", "dialogue", "drama", "math", "news"]
     by = {(r.cell.method, r.cell.layer, r.cell.seed): r for r in cmp.results}
     assert len(by["rnb", "regrouped", 0].summary["mixture"]) == 4  # trained on the k = 4 regrouped domains
+    assert cmp.regroup.meta["config"]["embed"]["precision"] == "fp32"  # the grid's pinned regroup setting
     # seeds give different runs; the pipeline's stages are counted as extra compute
     assert by["stratified", "original", 0].summary["eval"] != by["stratified", "original", 1].summary["eval"]
     assert by["doremi", "original", 0].summary["extra_compute"]["runs"] == 2

@@ -33,10 +33,22 @@ def test_grid_order_and_domain_restrictions():
     ({"methods": ["rnb@orig"]}, "'orig' is not one of"),
     ({"domains": ["original"], "methods": ["rnb@regrouped"]}, "runs on none of the domain sets"),
     ({"seeds": []}, "at least one seed"),
+    ({"regroup": ["embed.precison=fp32"]}, "unknown key 'embed.precison'"),
 ])
 def test_bad_grid_specs_are_refused_with_the_reason(bad, words):
     with pytest.raises(ConfigError, match=words):
         CompareConfig.from_dict(bad)
+
+
+def test_regroup_settings_are_pinned_and_results_lines_from_before_a_setting_still_match():
+    cfg = CompareConfig.from_dict({"k": 6, "regroup": ["embed.precision=fp32"]})
+    rg = cfg.regroup_config()
+    assert (rg.k, rg.seed, rg.embed.precision) == (6, 0, "fp32")
+    assert CompareConfig().regroup_config().embed.precision == "auto"
+    old = CompareConfig().to_dict()
+    old.pop("regroup")  # a line written before the setting existed: its default
+    assert CompareConfig().same_grid(old) and not cfg.same_grid(old)
+    assert not CompareConfig(seeds=[0]).same_grid(old)
 
 
 def test_steps_to_reach_interpolates_between_evaluations():

@@ -53,6 +53,9 @@ class CompareConfig(Config):
     k: int = 10  # regrouped domains
     params: dict[str, dict[str, Any]] = field(default_factory=lambda: {"rnb": {"round_steps": 32}})
     run: list[str] = field(default_factory=list)  # run config overrides for every run: model.preset=small
+    # regroup config overrides, e.g. embed.precision=fp32: pinned, a grid continued on another CPU
+    # embeds as the first machine did ("auto" picks bf16 / fp16 / fp32 by CPU), so its clusters match
+    regroup: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
         for d in self.domains:
@@ -66,6 +69,19 @@ class CompareConfig(Config):
             _, layers = parse_method(spec, self.domains)
             if not layers:
                 raise ConfigError(f"compare.methods: '{spec}' runs on none of the domain sets {self.domains}")
+        if self.regroup:
+            self.regroup_config()  # a misspelt setting fails here, not after the first pieces
+
+    def regroup_config(self) -> Any:
+        """The regroup settings of the ``regrouped`` domain set: ``k`` clusters, seed 0, ``regroup``."""
+        from ..regroup import RegroupConfig
+
+        return RegroupConfig(k=self.k, seed=0).merge(self.regroup)
+
+    def same_grid(self, compare: dict[str, Any]) -> bool:
+        """Whether a results line's ``compare`` dict is this grid (lines written before a setting
+        existed hold its default)."""
+        return type(self).from_dict(compare).to_dict() == self.to_dict()
 
     def grid(self) -> list[Cell]:
         """The runs, seed by seed, then in the order of ``methods`` and ``domains``."""
@@ -191,7 +207,7 @@ def load_comparison(results: str | Path, out_dir: str | Path) -> Comparison:
     if not book.records:
         raise ValueError(f"{book.path}: no finished pieces in it")
     cfg = CompareConfig.from_dict(book.records[-1]["compare"])
-    latest = {(r["method"], r["domains"], r["seed"]): r for r in book.records if r["compare"] == cfg.to_dict()}
+    latest = {(r["method"], r["domains"], r["seed"]): r for r in book.records if cfg.same_grid(r["compare"])}
     out_dir = Path(out_dir)
     done = [CellResult(c, out_dir / "runs" / rec["piece"], rec["summary"], record=rec)
             for c in cfg.grid() if (rec := latest.get((c.method, c.layer, c.seed))) is not None]
@@ -203,14 +219,14 @@ def load_comparison(results: str | Path, out_dir: str | Path) -> Comparison:
 def prepare_grid(cfg: CompareConfig, progress: bool = True) -> tuple[RunConfig, dict[str, RunData], Any]:
     """The shared run recipe, the prepared data of each domain set the grid uses, and the regroup
     result (None without regrouped runs)."""
-    from ..regroup import RegroupConfig, regroup
+    from ..regroup import regroup
 
     base = base_config(cfg.corpus, cfg.tokens, cfg.max_docs_per_domain, cfg.run, progress)
     data: dict[str, RunData] = {"original": prepare_data(base)}
     rg = None
     if any(c.layer == "regrouped" for c in cfg.grid()):
         print(f"== regrouping into {cfg.k} semantic domains (embeddings + k-means; cached)", flush=True)
-        rg = regroup(data["original"].corpus, RegroupConfig(k=cfg.k, seed=0), progress=progress)
+        rg = regroup(data["original"].corpus, cfg.regroup_config(), progress=progress)
         print(f"   {rg.name}: NMI vs original domains {rg.meta['nmi']:.3f}, purity {rg.meta['purity']:.3f}",
               flush=True)
         data["regrouped"] = prepare_data(base.merge([f"data.domains=regrouped:{rg.name}"]))
