@@ -91,3 +91,20 @@ def test_tables_pair_runs_by_seed(tmp_path):
     # seed 0 reaches 6.0 between step 4 (6.9) and 8 (5.9); seed 1 never reaches 6.2 (ends at 6.3)
     assert c["rnb / original"][2] == f"{4 + 4 * 0.9 / 1.0:.0f} (1/2)"
     assert c["rnb / original"][5] == "15" and c["rnb / original"][6] == "runs 2"
+
+
+def test_pieces_of_one_domain_set_trained_on_different_data_are_named(tmp_path):
+    from domix.compare.grid import Comparison
+    from domix.compare.report import missing_text
+
+    def piece(layer, seed, domains_fp):
+        r = _result("stratified", layer, seed, 5.0, 1.0, tmp_path / f"{layer}{seed}")
+        r.summary["fingerprints"] = {"corpus": "c", "domains": domains_fp}
+        return r
+
+    same = [piece("original", 0, "o"), piece("original", 1, "o"), piece("regrouped", 0, "r1")]
+    assert missing_text(Comparison(CompareConfig(), tmp_path, same, None, None)) == ""
+    mixed = same + [piece("regrouped", 1, "r2")]  # regrouped again on another machine: other clusters
+    text = missing_text(Comparison(CompareConfig(), tmp_path, mixed, None, None))
+    assert "mixed data: the regrouped pieces were trained on 2 different versions" in text
+    assert "[stratified / regrouped seed 0]; [stratified / regrouped seed 1]" in text and "original" not in text

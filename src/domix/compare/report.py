@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +48,22 @@ def summary_text(cmp: Comparison, cost: bool = True) -> str:
 
 
 def missing_text(cmp: Comparison) -> str:
-    """The pieces of the grid not run yet (a grid stopped by --max-minutes), or nothing."""
-    if not cmp.missing:
-        return ""
-    cells = ", ".join(f"{c.group} seed {c.seed}" for c in cmp.missing)
-    return f"\n\nnot run yet ({len(cmp.missing)} of {len(cmp.missing) + len(cmp.results)} pieces): {cells}"
+    """The pieces of the grid not run yet (a grid stopped by --max-minutes), and the domain sets
+    whose pieces were trained on different data (e.g. regrouped by another embedding), or nothing."""
+    text = ""
+    if cmp.missing:
+        cells = ", ".join(f"{c.group} seed {c.seed}" for c in cmp.missing)
+        text = f"\n\nnot run yet ({len(cmp.missing)} of {len(cmp.missing) + len(cmp.results)} pieces): {cells}"
+    versions: dict[str, dict[str, list[str]]] = {}
+    for r in cmp.results:
+        key = json.dumps(r.summary.get("fingerprints", {}), sort_keys=True)
+        versions.setdefault(r.cell.layer, {}).setdefault(key, []).append(f"{r.cell.group} seed {r.cell.seed}")
+    for layer, pieces in versions.items():
+        if len(pieces) > 1:
+            groups = "; ".join(f"[{', '.join(p)}]" for p in pieces.values())
+            text += (f"\n\nmixed data: the {layer} pieces were trained on {len(pieces)} different versions of "
+                     f"their data (fingerprints differ), so they do not compare like for like: {groups}")
+    return text
 
 
 def write_outputs(cmp: Comparison) -> dict[str, Path]:
@@ -122,7 +134,7 @@ def render_html(cmp: Comparison, tables: list, lines: list[str], files: dict[str
 <p>{len(cmp.results)} runs: seed{"s" if len(cfg.seeds) > 1 else ""} {", ".join(map(str, cfg.seeds))}, {cfg.tokens:,} training tokens
 each, methods {esc(", ".join(cfg.methods))}, domain sets {esc(", ".join(cfg.domains))}. Every run is evaluated on
 the original domains. domix {esc(__version__)}.</p>
-{f'<p id="missing" class="note">{esc(missing_text(cmp).strip())}</p>' if cmp.missing else ""}
+{f'<p id="missing" class="note">{esc(missing_text(cmp).strip())}</p>' if missing_text(cmp) else ""}
 {regroup}
 <h2>Results</h2>
 {"".join(t.html() for t in tables)}
