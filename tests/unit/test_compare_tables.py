@@ -95,7 +95,7 @@ def test_tables_pair_runs_by_seed(tmp_path):
 
 def test_pieces_of_one_domain_set_trained_on_different_data_are_named(tmp_path):
     from domix.compare.grid import Comparison
-    from domix.compare.report import missing_text
+    from domix.compare.report import grid_notes
 
     def piece(layer, seed, domains_fp):
         r = _result("stratified", layer, seed, 5.0, 1.0, tmp_path / f"{layer}{seed}")
@@ -103,8 +103,8 @@ def test_pieces_of_one_domain_set_trained_on_different_data_are_named(tmp_path):
         return r
 
     same = [piece("original", 0, "o"), piece("original", 1, "o"), piece("regrouped", 0, "r1")]
-    assert missing_text(Comparison(CompareConfig(), tmp_path, same, None, None)) == ""
+    assert grid_notes(Comparison(CompareConfig(), tmp_path, same, None, None)) == ""
     mixed = same + [piece("regrouped", 1, "r2")]  # regrouped again on another machine: other clusters
-    text = missing_text(Comparison(CompareConfig(), tmp_path, mixed, None, None))
+    text = grid_notes(Comparison(CompareConfig(), tmp_path, mixed, None, None))
     assert "mixed data: the regrouped pieces were trained on 2 different versions" in text
     assert "[stratified / regrouped seed 0]; [stratified / regrouped seed 1]" in text and "original" not in text

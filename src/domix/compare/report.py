@@ -44,10 +44,10 @@ def summary_text(cmp: Comparison, cost: bool = True) -> str:
     tables = [quality_table(groups), domain_table(groups)] + ([cost_table(groups)] if cost else [])
     lines = ["macro validation loss differences (paired by seed; negative = better):",
              *(f"  {line}" for line in contrasts(groups))]
-    return "\n\n".join(t.text() for t in tables) + "\n\n" + "\n".join(lines) + missing_text(cmp)
+    return "\n\n".join(t.text() for t in tables) + "\n\n" + "\n".join(lines) + grid_notes(cmp)
 
 
-def missing_text(cmp: Comparison) -> str:
+def grid_notes(cmp: Comparison) -> str:
     """The pieces of the grid not run yet (a grid stopped by --max-minutes), and the domain sets
     whose pieces were trained on different data (e.g. regrouped by another embedding), or nothing."""
     text = ""
@@ -74,7 +74,7 @@ def write_outputs(cmp: Comparison) -> dict[str, Path]:
     lines = contrasts(groups)
     io.write_text(out / "compare.yaml", yaml.safe_dump(cmp.config.to_dict(), sort_keys=False))
     io.write_text(out / "table.md", "\n\n".join(t.markdown() for t in tables)
-                  + ("\n\n" + "\n".join(f"- {line}" for line in lines) if lines else "") + missing_text(cmp) + "\n")
+                  + ("\n\n" + "\n".join(f"- {line}" for line in lines) if lines else "") + grid_notes(cmp) + "\n")
     io.write_json(out / "results.json", {
         "config": cmp.config.to_dict(),
         "runs": [{"method": r.cell.method, "domains": r.cell.layer, "seed": r.cell.seed,
@@ -134,7 +134,7 @@ def render_html(cmp: Comparison, tables: list, lines: list[str], files: dict[str
 <p>{len(cmp.results)} runs: seed{"s" if len(cfg.seeds) > 1 else ""} {", ".join(map(str, cfg.seeds))}, {cfg.tokens:,} training tokens
 each, methods {esc(", ".join(cfg.methods))}, domain sets {esc(", ".join(cfg.domains))}. Every run is evaluated on
 the original domains. domix {esc(__version__)}.</p>
-{f'<p id="missing" class="note">{esc(missing_text(cmp).strip())}</p>' if missing_text(cmp) else ""}
+{f'<p id="missing" class="note">{esc(notes.strip())}</p>' if (notes := grid_notes(cmp)) else ""}
 {regroup}
 <h2>Results</h2>
 {"".join(t.html() for t in tables)}
