@@ -95,3 +95,38 @@ def test_results_file_lines(tmp_path):
     path.write_text('{"piece": "a", "fingerprints": {}}\nnot json\n{"piece": "c", "fingerprints": {}}\n')
     with pytest.raises(ValueError, match=r"r\.jsonl:2: not a JSON line"):
         ResultsFile(path)
+
+
+def test_only_trains_the_named_pieces_and_a_typo_fails_before_any_work(demo_corpus, tmp_path):
+    from domix.config import ConfigError
+
+    results, count = tmp_path / "results.jsonl", Count()
+    with pytest.raises(ConfigError, match="--only 'rnbx@original': no piece of this grid matches it"):
+        run_compare(grid(), tmp_path / "a", progress=False, results=results, only=["rnbx@original"])
+    cmp = run_compare(grid(), tmp_path / "a", progress=False, results=results, callbacks=[count], only=["rnb"])
+    assert count.runs == 2 and {r.cell.method for r in cmp.results} == {"rnb"}
+    assert [(c.method, c.seed) for c in cmp.missing] == [("stratified", 0), ("stratified", 1)]
+    cmp = run_compare(grid(), tmp_path / "a", progress=False, results=results, callbacks=[count], only=["*@original"])
+    assert count.runs == 4 and not cmp.missing  # the rnb pieces come from the results file
+
+
+def test_a_grid_trains_on_pinned_clusters(demo_corpus, tmp_path):
+    """compare.clusters: the regrouped domains are the exported file's clusters, not k-means here."""
+    import gzip
+
+    from domix.config import ConfigError
+    from domix.data.cluster_store import load_clusters
+
+    labels = [i % 3 for i in range(demo_corpus.num_docs)]
+    doc = {"format": "domix-clusters/1", "corpus": demo_corpus.name, "corpus_fingerprint": demo_corpus.fingerprint,
+           "name": "pinned3", "meta": {"cluster_names": ["c00", "c01", "c02"], "nmi": 0.0, "purity": 0.3},
+           "report_md": "", "labels": labels}
+    path = tmp_path / "pinned3.clusters.json.gz"
+    with gzip.open(path, "wt") as f:
+        json.dump(doc, f)
+    cfg = grid().merge(["domains=[regrouped]", "methods=[stratified]", "seeds=[0]", f"clusters={path}", "k=4"])
+    with pytest.raises(ConfigError, match="holds 3 clusters, compare.k is 4"):
+        run_compare(cfg, tmp_path / "a", progress=False)
+    cmp = run_compare(cfg.merge(["k=3"]), tmp_path / "a", progress=False)
+    assert load_clusters(demo_corpus, "pinned3")[1].tolist() == labels
+    assert cmp.regroup.name == "pinned3" and cmp.results[0].summary["mixture"].keys() == {"c00", "c01", "c02"}

@@ -130,6 +130,15 @@ def test_regroup_commands_run_show_list_and_fail_clearly(demo_corpus):
     assert r.exit_code == 0 and "## c02" in r.output
     r = runner.invoke(app, ["regroup", "show", ref, "missing"])
     assert r.exit_code == 2 and "available:" in r.output and "cli3" in r.output
+    clusters = demo_corpus.path.parent / "cli3.clusters.json.gz"
+    r = runner.invoke(app, ["regroup", "export", ref, "cli3", str(clusters)])
+    assert r.exit_code == 0 and f"wrote {clusters}" in r.output
+    r = runner.invoke(app, ["regroup", "import", ref, str(clusters), "--name", "cli3b"])
+    assert r.exit_code == 0 and "regrouped:cli3b  k=3" in r.output
+    r = runner.invoke(app, ["regroup", "list", ref])
+    assert r.exit_code == 0 and f"imported from {clusters}" in r.output
+    r = runner.invoke(app, ["regroup", "import", ref, str(clusters.with_suffix(".nope"))])
+    assert r.exit_code == 2 and "no such clusters file" in r.output
     r = runner.invoke(app, ["regroup", "run", ref, "--k", "100000", "--embedder", "hashing"])
     assert r.exit_code == 2 and "error: k=100000 is larger than" in r.output
     r = runner.invoke(app, ["regroup", "run", ref, "--k", "3", "--model", "/no/such/model"])

@@ -31,13 +31,16 @@ def compare(
         help="the results file: one JSON line per finished piece (default <out>/results.jsonl)")] = None,
     max_minutes: Annotated[float | None, typer.Option(
         help="start no new piece after this many minutes (rerun the same command to continue)")] = None,
+    only: Annotated[str | None, typer.Option(
+        help="train only these pieces now, comma list like --methods (*@original: every method there)")] = None,
 ) -> None:
     """Compare mixing methods at an equal token budget: methods x domain sets x seeds.
 
     The grid runs in pieces (one method x domain set x seed each); every finished piece is appended
     to --results as one JSON line and skipped when the same command runs again, here or on another
     machine (commit the file to carry a long grid across sessions). --max-minutes stops starting new
-    pieces after that long; the tables then say which pieces are missing.
+    pieces after that long; the tables then say which pieces are missing. --only trains a part of the
+    grid now (e.g. the pieces that do not need the regrouped domains) and leaves the rest for later.
 
     Every run is checkpointed: rerunning the same command reads finished runs back and resumes an
     interrupted one. Prints the tables (loss and perplexity, mean ± sd over seeds, per domain, steps
@@ -59,7 +62,8 @@ def compare(
     try:
         cfg = CompareConfig.from_yaml(config) if config else CompareConfig()
         cfg = cfg.merge([f"{k}={v}" for k, v in given.items() if v is not None] + list(overrides or []))
-        cmp = run_compare(cfg, out, results=results, max_minutes=max_minutes)
+        cmp = run_compare(cfg, out, results=results, max_minutes=max_minutes,
+                          only=only and only.split(","))
         files = write_outputs(cmp)
     except (ConfigError, CorpusError, ResumeError, KeyError, ValueError) as e:
         fail(e)

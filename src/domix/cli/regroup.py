@@ -1,4 +1,4 @@
-"""domix regroup run | show | list: semantic domains (R&B step 1)."""
+"""domix regroup run | show | export | import | list: semantic domains (R&B step 1)."""
 
 from __future__ import annotations
 
@@ -106,6 +106,48 @@ def regroup_show(
     typer.echo(f"files in {out}/")
 
 
+@regroup_app.command("export")
+def regroup_export(
+    corpus: Annotated[str, typer.Argument(help="a corpus name in the cache or a corpus folder")],
+    name: Annotated[str, typer.Argument(help="the regrouped domains' name (see regroup list)")],
+    path: Annotated[Path, typer.Argument(help="the file to write (gzip'd JSON, e.g. k10.clusters.json.gz)")],
+) -> None:
+    """Write the clusters of regrouped domains to a small file, for `regroup import` elsewhere.
+
+    k-means is not bit-for-bit the same on every CPU; a grid continued on another machine imports
+    the clusters instead of re-clustering. Example: domix regroup export demo k8 k8.clusters.json.gz
+    """
+    from ..corpus import Corpus, CorpusError
+    from ..regroup.transfer import export_clusters
+
+    try:
+        out = export_clusters(Corpus.open(corpus), name, path)
+    except CorpusError as e:
+        fail(e)
+    typer.echo(f"wrote {out} ({out.stat().st_size:,} bytes)")
+
+
+@regroup_app.command("import")
+def regroup_import(
+    corpus: Annotated[str, typer.Argument(help="a corpus name in the cache or a corpus folder")],
+    path: Annotated[Path, typer.Argument(help="a file written by `domix regroup export`")],
+    name: Annotated[str | None, typer.Option(help="artifact name (default: the exported one)")] = None,
+    replace: Annotated[bool, typer.Option(help="replace an artifact of that name with other clusters")] = False,
+) -> None:
+    """Make regrouped domains from an exported clusters file (the same corpus, any machine).
+
+    Example: domix regroup import demo k8.clusters.json.gz  (then data.domains=regrouped:k8)
+    """
+    from ..corpus import Corpus, CorpusError
+    from ..regroup.transfer import import_clusters
+
+    try:
+        art = import_clusters(Corpus.open(corpus), path, name, replace)
+    except CorpusError as e:
+        fail(e)
+    typer.echo(f"regrouped:{art.name}  k={art.k}  in {art.path}")
+
+
 @regroup_app.command("list")
 def regroup_list(
     corpus: Annotated[str, typer.Argument(help="a corpus name in the cache or a corpus folder")],
@@ -125,11 +167,13 @@ def regroup_list(
         fail(e)
     if not names:
         typer.echo(f"no regrouped domains for {c.name} yet: domix regroup run {c.name} --k 8")
-    for m in metas:
-        emb = m["config"]["embed"]["name"]
+    nan = float("nan")
+    for m in metas:  # an imported artifact holds what its file held
+        emb = m.get("config", {}).get("embed", {}).get("name", "-")
+        src = f"  imported from {m['imported_from']}" if m.get("imported_from") else ""
         typer.echo(
-            f"regrouped:{m['name']:<20} k={m['k']:<4} purity {m['purity']:.3f}  NMI {m['nmi']:.3f}"
-            f"  embedder {emb}"
+            f"regrouped:{m['name']:<20} k={m['k']:<4} purity {m.get('purity', nan):.3f}  NMI {m.get('nmi', nan):.3f}"
+            f"  embedder {emb}{src}"
         )
 
 

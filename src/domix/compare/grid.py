@@ -15,7 +15,8 @@ run that trains on the pipeline's artifact (a static mixture, or Skill-It's grap
 compute and wall time are reported as the run's extra compute.
 
 The domain sets: ``original`` (the corpus's own domains) and ``regrouped`` (R&B step 1: MiniLM
-embeddings + k-means into ``k`` clusters, fitted once with seed 0 and shared by every seed). Every
+embeddings + k-means into ``k`` clusters, fitted once with seed 0 and shared by every seed; or the
+clusters of ``clusters``, a file from ``domix regroup export``). Every
 run is evaluated on the original domains, whatever it trained on.
 """
 
@@ -53,9 +54,13 @@ class CompareConfig(Config):
     k: int = 10  # regrouped domains
     params: dict[str, dict[str, Any]] = field(default_factory=lambda: {"rnb": {"round_steps": 32}})
     run: list[str] = field(default_factory=list)  # run config overrides for every run: model.preset=small
-    # regroup config overrides, e.g. embed.precision=fp32: pinned, a grid continued on another CPU
-    # embeds as the first machine did ("auto" picks bf16 / fp16 / fp32 by CPU), so its clusters match
+    # regroup config overrides, e.g. embed.precision=fp32 ("auto" picks bf16 / fp16 / fp32 by CPU);
+    # the same settings on another CPU can still give other clusters: pin those with ``clusters``
     regroup: list[str] = field(default_factory=list)
+    # or the clusters themselves, a file from `domix regroup export` (k must match; it replaces a
+    # cached k<k> with other clusters): k-means is not bit-for-bit the same on every CPU, so a grid
+    # carried across machines pins its clusters
+    clusters: str | None = None
 
     def validate(self) -> None:
         for d in self.domains:
@@ -153,11 +158,12 @@ def base_config(corpus: str = "demo", tokens: int = 393_216, max_docs_per_domain
 
 def run_compare(cfg: CompareConfig, out_dir: str | Path, progress: bool = True,
                 callbacks: list[Callback] | None = None, results: str | Path | None = None,
-                max_minutes: float | None = None) -> Comparison:
+                max_minutes: float | None = None, only: list[str] | None = None) -> Comparison:
     """Run (or finish) the grid; returns the result of every piece done so far. Each finished piece
     is appended to the results file (``results``, default ``<out_dir>/results.jsonl``) and skipped
-    by a later call; with ``max_minutes`` no new piece starts after that long (the pieces not run
-    are listed in ``Comparison.missing``). Tables, plots and the report are made from the returned
+    by a later call; with ``max_minutes`` no new piece starts after that long, and ``only`` (method
+    specs as in ``methods``: ``doremi``, ``rnb@regrouped``, ``*@original``) trains only those pieces
+    now (the pieces not run are listed in ``Comparison.missing``). Tables, plots and the report are made from the returned
     ``Comparison`` (``domix.compare.report.write_outputs``)."""
     from ..balance.base import METHODS
     from ..pipelines import PIPELINES
@@ -168,6 +174,7 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, progress: bool = True,
     cells = cfg.grid()
     print(f"== {len(cells)} runs: {len(cfg.seeds)} seeds x {len(cells) // len(cfg.seeds)} method / domain "
           f"pairs, {cfg.tokens:,} tokens each; corpus '{cfg.corpus}'", flush=True)
+    wanted = selected(cells, only, cfg.domains)  # before the slow preparation: a typo fails now
     base, data, rg = prepare_grid(cfg, progress)
     book = ResultsFile(results or out_dir / "results.jsonl")
     done: list[CellResult] = []
@@ -178,6 +185,8 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, progress: bool = True,
         record = book.find(piece, data[cell.layer].fingerprints())
         if record is not None:
             done.append(CellResult(cell, out_dir / "runs" / piece, record["summary"], record=record))
+            continue
+        if cell not in wanted:
             continue
         if max_minutes is not None and time.perf_counter() - t0 > 60 * max_minutes:
             print(f"== stopping after {max_minutes:g} min: {len(done)} of {len(cells)} pieces done, in {book.path}; "
@@ -196,6 +205,21 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, progress: bool = True,
         done.append(res)
     finished = {r.cell for r in done}
     return Comparison(cfg, out_dir, done, rg, base, [c for c in cells if c not in finished])
+
+
+def selected(cells: list[Cell], only: list[str] | None, domains: list[str]) -> set[Cell]:
+    """The cells ``only`` names (all without it); ``*`` stands for every method. A spec naming no
+    cell of the grid is an error, so a typo does not silently run nothing."""
+    if not only:
+        return set(cells)
+    chosen: set[Cell] = set()
+    for spec in only:
+        name, layers = parse_method(spec, domains)
+        hit = {c for c in cells if name in ("*", c.method) and c.layer in layers}
+        if not hit:
+            raise ConfigError(f"--only '{spec}': no piece of this grid matches it")
+        chosen |= hit
+    return chosen
 
 
 def load_comparison(results: str | Path, out_dir: str | Path) -> Comparison:
@@ -220,13 +244,20 @@ def prepare_grid(cfg: CompareConfig, progress: bool = True) -> tuple[RunConfig, 
     """The shared run recipe, the prepared data of each domain set the grid uses, and the regroup
     result (None without regrouped runs)."""
     from ..regroup import regroup
+    from ..regroup.transfer import import_clusters
 
     base = base_config(cfg.corpus, cfg.tokens, cfg.max_docs_per_domain, cfg.run, progress)
     data: dict[str, RunData] = {"original": prepare_data(base)}
     rg = None
     if any(c.layer == "regrouped" for c in cfg.grid()):
-        print(f"== regrouping into {cfg.k} semantic domains (embeddings + k-means; cached)", flush=True)
-        rg = regroup(data["original"].corpus, cfg.regroup_config(), progress=progress)
+        how = f"the clusters of {cfg.clusters}" if cfg.clusters else "embeddings + k-means; cached"
+        print(f"== regrouping into {cfg.k} semantic domains ({how})", flush=True)
+        if cfg.clusters:
+            rg = import_clusters(data["original"].corpus, cfg.clusters, replace=True)  # the grid's own
+            if rg.k != cfg.k:
+                raise ConfigError(f"compare.clusters: {cfg.clusters} holds {rg.k} clusters, compare.k is {cfg.k}")
+        else:
+            rg = regroup(data["original"].corpus, cfg.regroup_config(), progress=progress)
         print(f"   {rg.name}: NMI vs original domains {rg.meta['nmi']:.3f}, purity {rg.meta['purity']:.3f}",
               flush=True)
         data["regrouped"] = prepare_data(base.merge([f"data.domains=regrouped:{rg.name}"]))

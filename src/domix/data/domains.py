@@ -112,4 +112,6 @@ def _regrouped(corpus: Corpus, name: str) -> DomainSet:
     meta, labels = load_clusters(corpus, name)
     spec = f"regrouped:{name}"
     names = tuple(meta["cluster_names"])
-    return DomainSet(spec, names, labels, io.fingerprint(spec, corpus.fingerprint, meta["assignment_fingerprint"]))
+    # from the clusters alone, not the artifact's file: its distances differ in the last bits from
+    # CPU to CPU, and the same clusters (or an imported copy, ``domix regroup import``) are the same data
+    return DomainSet(spec, names, labels, io.fingerprint(spec, corpus.fingerprint, *names, labels.tobytes()))
