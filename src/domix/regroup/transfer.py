@@ -81,12 +81,15 @@ def read_clusters(path: str | Path, corpus: Corpus) -> dict[str, Any]:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise CorpusError(f"{path}: not a clusters file (format {FORMAT!r} expected)")
     missing = [k for k in ("corpus", "corpus_fingerprint", "name", "meta", "labels") if k not in doc]
-    if missing or not isinstance(doc["meta"].get("cluster_names"), list):
+    if missing or not isinstance(doc["meta"], dict) or not isinstance(doc["meta"].get("cluster_names"), list):
         raise CorpusError(f"{path}: incomplete clusters file (missing {missing or ['meta.cluster_names']})")
     if doc["corpus_fingerprint"] != corpus.fingerprint:
         raise CorpusError(f"{path}: clusters of another corpus ('{doc['corpus']}', fingerprint "
                           f"{doc['corpus_fingerprint']}; this corpus '{corpus.name}' is {corpus.fingerprint})")
-    labels, k = np.asarray(doc["labels"], dtype=np.int64), len(doc["meta"]["cluster_names"])
+    try:
+        labels, k = np.asarray(doc["labels"], dtype=np.int64).reshape(-1), len(doc["meta"]["cluster_names"])
+    except (TypeError, ValueError) as e:
+        raise CorpusError(f"{path}: the labels are not a list of cluster numbers ({e})") from e
     if len(labels) != corpus.num_docs or (labels.size and not (labels.min() >= 0 and labels.max() < k)):
         raise CorpusError(f"{path}: {len(labels)} labels in [{labels.min(initial=0)}, {labels.max(initial=0)}] "
                           f"for a corpus of {corpus.num_docs} documents and {k} clusters")

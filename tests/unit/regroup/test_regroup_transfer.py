@@ -83,3 +83,7 @@ def test_bad_files_and_clashes_are_clear_errors(exported, demo_corpus, tmp_path)
     _rewrite(other, labels=labels[:-1])
     with pytest.raises(CorpusError, match=rf"{len(labels) - 1} labels .* a corpus of {len(labels)} documents"):
         import_clusters(demo_corpus, other)
+    other.write_bytes(exported.read_bytes())
+    _rewrite(other, labels=["x"] * len(labels))
+    with pytest.raises(CorpusError, match=r"other.json.gz: the labels are not a list of cluster numbers"):
+        import_clusters(demo_corpus, other)
