@@ -84,6 +84,17 @@ def test_max_minutes_stops_starting_pieces_and_the_tables_say_what_is_missing(de
     assert 'id="missing"' in files["report"].read_text()
 
 
+def test_a_stop_by_max_minutes_counts_every_recorded_piece(demo_corpus, tmp_path, capsys):
+    results = tmp_path / "results.jsonl"
+    run_compare(grid(), tmp_path / "a", progress=False, results=results, only=["rnb"])  # the grid's 2nd and 4th
+    count = Count()
+    cmp = run_compare(grid(), tmp_path / "a", progress=False, results=results, callbacks=[count], max_minutes=0)
+    assert count.runs == 0 and [(r.cell.method, r.cell.seed) for r in cmp.results] == [("rnb", 0), ("rnb", 1)]
+    assert [(c.method, c.seed) for c in cmp.missing] == [("stratified", 0), ("stratified", 1)]
+    out = capsys.readouterr().out
+    assert "2 of 4 pieces in" in out and "stopping after 0 min: 2 of 4 pieces done" in out
+
+
 def test_results_file_lines(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text('{"piece": "a", "fingerprints": {}}\n{"piece": "b", "fing')  # killed mid-append

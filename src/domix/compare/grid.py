@@ -178,31 +178,34 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, progress: bool = True,
     base, data, rg = prepare_grid(cfg, progress)
     book = ResultsFile(results or out_dir / "results.jsonl")
     done: list[CellResult] = []
-    t0, trained = time.perf_counter(), 0
-    for i, cell in enumerate(cells):
-        params = cfg.params.get(cell.method, {})
-        piece, run_cfg = cell_config(cell, base, data[cell.layer], params)
+    todo: list[tuple[Cell, str, RunConfig]] = []  # the wanted pieces the results file lacks, in grid order
+    for cell in cells:
+        piece, run_cfg = cell_config(cell, base, data[cell.layer], cfg.params.get(cell.method, {}))
         record = book.find(piece, data[cell.layer].fingerprints())
         if record is not None:
             done.append(CellResult(cell, out_dir / "runs" / piece, record["summary"], record=record))
-            continue
-        if cell not in wanted:
-            continue
+        elif cell in wanted:
+            todo.append((cell, piece, run_cfg))
+    print(f"== {len(done)} of {len(cells)} pieces in {book.path} already; {len(todo)} to train now", flush=True)
+    t0, trained = time.perf_counter(), 0
+    for j, (cell, piece, run_cfg) in enumerate(todo):
         if max_minutes is not None and time.perf_counter() - t0 > 60 * max_minutes:
             print(f"== stopping after {max_minutes:g} min: {len(done)} of {len(cells)} pieces done, in {book.path}; "
                   "the same command continues with the next", flush=True)
             break
-        print(f"== [{i + 1}/{len(cells)}] {cell.group}, seed {cell.seed}: "
+        print(f"== [{cells.index(cell) + 1}/{len(cells)}] {cell.group}, seed {cell.seed}: "
               f"{len(data[cell.layer].train.names)} training domains", flush=True)
-        res = run_cell(cell, piece, run_cfg, data[cell.layer], out_dir / "runs", params, callbacks)
+        res = run_cell(cell, piece, run_cfg, data[cell.layer], out_dir / "runs", cfg.params.get(cell.method, {}),
+                       callbacks)
         res.record = piece_record(piece, cell, res.out_dir, res.summary, cfg.to_dict())
         book.append(res.record)
         trained += res.trained
         if trained:
-            left = (time.perf_counter() - t0) / trained * (len(cells) - i - 1)
+            left = (time.perf_counter() - t0) / trained * (len(todo) - j - 1)
             print(f"   macro val loss {res.summary['eval']['macro']:.4f}; ~{left / 60:.0f} min left "
                   f"(estimate from this session's runs)", flush=True)
         done.append(res)
+    done.sort(key=lambda r: cells.index(r.cell))
     finished = {r.cell for r in done}
     return Comparison(cfg, out_dir, done, rg, base, [c for c in cells if c not in finished])
 
