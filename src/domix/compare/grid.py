@@ -195,8 +195,8 @@ def run_compare(cfg: CompareConfig, out_dir: str | Path, progress: bool = True,
             break
         print(f"== [{cells.index(cell) + 1}/{len(cells)}] {cell.group}, seed {cell.seed}: "
               f"{len(data[cell.layer].train.names)} training domains", flush=True)
-        res = run_cell(cell, piece, run_cfg, data[cell.layer], out_dir / "runs", cfg.params.get(cell.method, {}),
-                       callbacks)
+        params = cfg.params.get(cell.method, {})
+        res = run_cell(cell, piece, run_cfg, data[cell.layer], out_dir / "runs", params, callbacks)
         res.record = piece_record(piece, cell, res.out_dir, res.summary, cfg.to_dict())
         book.append(res.record)
         trained += res.trained
